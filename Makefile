@@ -1,0 +1,61 @@
+# The README's two commands are `make demo` (run) and `make test` (test); .ci/run calls
+# `make test`. Everything else here is a step of those two.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+LAB := python lab/lab.py
+
+.PHONY: demo test venv lint sanity unit integration molecule lab-build lab-up lab-down \
+        lab-status bench collection clean
+
+## run: build the lab if needed, bring it up, run site.yml against it
+demo: venv lab-build lab-up
+	ansible-playbook site.yml -i inventories/lab
+	$(LAB) status
+
+## test: lint, sanity, unit tests, then the lab scenario and the lab integration tests
+test: venv lint sanity collection lab-build molecule
+	pytest tests/unit tests/integration
+
+venv:
+	@scripts/venv >/dev/null
+
+lint: venv
+	yamllint -s .
+	ansible-lint
+
+sanity: venv
+	scripts/sanity
+
+unit: venv
+	pytest tests/unit
+
+collection: venv
+	@mkdir -p build
+	ansible-galaxy collection build --force --output-path build/ .
+
+lab-build: venv
+	python lab/build.py
+
+lab-up: venv lab-build
+	$(LAB) up
+
+lab-down: venv
+	$(LAB) down
+
+lab-status: venv
+	$(LAB) status
+
+molecule: venv lab-build
+	molecule test -s lab
+
+integration: venv lab-build
+	pytest tests/integration
+
+bench: venv lab-build
+	python benchmarks/traffic_apply.py
+
+clean: lab-down
+	rm -rf build .collections
