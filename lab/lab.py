@@ -1,0 +1,534 @@
+#!/usr/bin/env python3
+"""The offline lab: a real Kubernetes control plane with KWOK nodes, istiod and a release mirror.
+
+    python lab/lab.py up     [--name NAME]   build what is missing, start everything (idempotent)
+    python lab/lab.py status [--name NAME]   what runs and where; exit 1 when something is down
+    python lab/lab.py down   [--name NAME]   stop everything; checks no process or port is left
+    python lab/lab.py env    [--name NAME]   print shell exports (KUBECONFIG, PATH) for the lab
+
+Every process binds to 127.0.0.1. The lab's state lives in
+``<cache>/labs/<name>/`` (``<cache>`` as in lab/build.py); the default lab ("meshops") also
+writes ``inventories/lab/`` in the checkout so ``ansible-playbook site.yml -i inventories/lab``
+works. See ../shared/LAB.md for the design.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import build  # noqa: E402  pylint: disable=wrong-import-position
+
+DEFAULT_NAME = "meshops"
+NODES = ("k3s-s", "k3s-w1", "k3s-w2")
+# Pod and Service addresses are only numbers in the lab: no container runs, there is no
+# kube-proxy, and no lab process dials them (tests/integration/test_lab.py checks every socket).
+# They cannot be in 127.0.0.0/8: EndpointSlice validation rejects loopback addresses, and
+# Services without endpoints would make the lab less real than it needs to be.
+POD_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/16"
+NODE_IP = "127.0.0.1"
+
+
+def log(msg):
+    print("[lab] %s" % msg, flush=True)
+
+
+# --------------------------------------------------------------------------- state and paths
+class Lab:
+    def __init__(self, name):
+        if not name.replace("-", "").isalnum() or name != name.lower():
+            raise SystemExit("lab name %r: use lower-case letters, digits and '-'" % name)
+        self.name = name
+        self.versions = build.load_versions()
+        self.specs = build.pieces(self.versions)
+        self.state = os.path.join(build.cache_root(), "labs", name)
+        self.kwok_workdir = os.path.join(self.state, "kwok")
+        self.cluster = "meshops-%s" % name
+        self.kubeconfig = os.path.join(self.state, "kubeconfig")
+        self.mirror_root = os.path.join(self.state, "mirror")
+        self.istiod_dir = os.path.join(self.state, "istiod")
+        self.info_path = os.path.join(self.state, "lab.json")
+        if name == DEFAULT_NAME:
+            self.inventory = os.path.join(ROOT, "inventories", "lab")
+        else:
+            self.inventory = os.path.join(self.state, "inventory")
+
+    # binaries
+    def bin(self, piece, binary):
+        return os.path.join(build.path_of(piece, self.specs[piece]), binary)
+
+    @property
+    def kubectl(self):
+        return self.bin("kubernetes", "kubectl")
+
+    def load_info(self):
+        try:
+            with open(self.info_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def save_info(self, info):
+        os.makedirs(self.state, exist_ok=True)
+        tmp = self.info_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(info, handle, indent=2, sort_keys=True)
+        os.replace(tmp, self.info_path)
+
+    def env(self):
+        env = dict(os.environ)
+        env["KWOK_WORKDIR"] = self.kwok_workdir
+        env["KUBECONFIG"] = self.kubeconfig
+        return env
+
+    def kubectl_run(self, args, check=True, capture=True, stdin=None):
+        return subprocess.run([self.kubectl, "--kubeconfig", self.kubeconfig] + args,
+                              check=check, text=True, input=stdin,
+                              stdout=subprocess.PIPE if capture else None,
+                              stderr=subprocess.PIPE if capture else None)
+
+
+# --------------------------------------------------------------------------- helpers
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def read_pid(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def stop_pid(pid, name, timeout=15):
+    if not pid_alive(pid):
+        return
+    log("stopping %s (pid %d)" % (name, pid))
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+
+
+def spawn(cmd, log_path, env=None, cwd=None):
+    """Start a daemon in its own session; returns its pid."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=cwd, start_new_session=True)
+    return proc.pid
+
+
+def wait_for(predicate, what, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    raise SystemExit("[lab] timed out after %ds waiting for %s" % (timeout, what))
+
+
+# --------------------------------------------------------------------------- the cluster
+def kwokctl_config(lab, info):
+    k8s = build.path_of("kubernetes", lab.specs["kubernetes"])
+    kwok = build.path_of("kwok", lab.specs["kwok"])
+    etcd = build.path_of("etcd", lab.specs["etcd"])
+    return """\
+kind: KwokctlConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeApiserverPort: {apiserver}
+  etcdPort: {etcd_port}
+  etcdPeerPort: {etcd_peer}
+  kubeControllerManagerPort: {kcm}
+  kubeSchedulerPort: {sched}
+  kwokControllerPort: {kwok_port}
+  securePort: true
+  kubeAuthorization: true
+  kubeAdmission: true
+  kubeVersion: {kver}
+  kubeApiserverBinary: {k8s}/kube-apiserver
+  kubeControllerManagerBinary: {k8s}/kube-controller-manager
+  kubeSchedulerBinary: {k8s}/kube-scheduler
+  kubectlBinary: {k8s}/kubectl
+  etcdBinary: {etcd}/etcd
+  kwokControllerBinary: {kwok}/kwok
+  cacheDir: {cache}
+componentsPatches:
+  - name: kube-apiserver
+    extraArgs:
+      - key: advertise-address
+        value: 127.0.0.1
+      - key: service-cluster-ip-range
+        value: {service_cidr}
+  - name: kwok-controller
+    extraArgs:
+      # kwokctl passes an empty --node-ip that hides the KwokConfiguration value below.
+      - key: node-ip
+        value: {node_ip}
+        override: true
+---
+kind: KwokConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  cidr: {pod_cidr}
+  nodeIP: {node_ip}
+  # kwokctl writes this document out without its defaults: state them.
+  podPlayStageParallelism: 4
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+  enableDebuggingHandlers: false
+""".format(k8s=k8s, kwok=kwok, etcd=etcd, kver=lab.versions["KUBERNETES_VERSION"],
+           cache=os.path.join(lab.kwok_workdir, "cache"), service_cidr=SERVICE_CIDR,
+           pod_cidr=POD_CIDR, node_ip=NODE_IP, **info["ports"])
+
+
+def nodes_manifest():
+    docs = []
+    for name in NODES:
+        role = ('      node-role.kubernetes.io/control-plane: "true"\n'
+                '      node-role.kubernetes.io/master: "true"\n') if name == "k3s-s" else ""
+        docs.append("""\
+apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: {name}
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    beta.kubernetes.io/os: linux
+    beta.kubernetes.io/arch: amd64
+    type: kwok
+{role}spec: {{}}
+status:
+  allocatable: {{cpu: "8", memory: 32Gi, pods: "250"}}
+  capacity: {{cpu: "8", memory: 32Gi, pods: "250"}}
+  nodeInfo: {{architecture: amd64, operatingSystem: linux, kubeletVersion: fake}}
+""".format(name=name, role=role.replace("      ", "    ")))
+    return "---\n".join(docs)
+
+
+def cluster_components(lab):
+    """Map component name -> running? from kwokctl's own pid files."""
+    pids = {}
+    pid_dir = os.path.join(lab.kwok_workdir, "clusters", lab.cluster, "pids")
+    if os.path.isdir(pid_dir):
+        for entry in sorted(os.listdir(pid_dir)):
+            name = entry[:-4] if entry.endswith(".pid") else entry
+            pids[name] = pid_alive(read_pid(os.path.join(pid_dir, entry)))
+    return pids
+
+
+def apiserver_ready(lab):
+    if not os.path.exists(lab.kubeconfig):
+        return False
+    res = lab.kubectl_run(["get", "--raw", "/readyz"], check=False)
+    return res.returncode == 0 and res.stdout.strip() == "ok"
+
+
+def cluster_up(lab, info):
+    kwokctl = lab.bin("kwok", "kwokctl")
+    exists = os.path.isdir(os.path.join(lab.kwok_workdir, "clusters", lab.cluster))
+    common = ["--name", lab.cluster]
+    if exists:
+        comps = cluster_components(lab)
+        if comps and all(comps.values()) and apiserver_ready(lab):
+            log("cluster %s already running" % lab.cluster)
+            return
+        down = [name for name, alive in comps.items() if not alive]
+        log("cluster %s: restarting (down: %s)" % (lab.cluster, ", ".join(down) or "unknown"))
+        subprocess.run([kwokctl] + common + ["stop", "cluster"], env=lab.env(), check=False)
+        subprocess.run([kwokctl] + common + ["start", "cluster", "--wait", "120s"], env=lab.env(), check=True)
+    else:
+        os.makedirs(lab.kwok_workdir, exist_ok=True)
+        config_path = os.path.join(lab.state, "kwokctl.yaml")
+        with open(config_path, "w", encoding="utf-8") as handle:
+            handle.write(kwokctl_config(lab, info))
+        log("creating cluster %s (apiserver 127.0.0.1:%d)" % (lab.cluster, info["ports"]["apiserver"]))
+        subprocess.run([kwokctl] + common + ["--config", config_path, "create", "cluster",
+                                             "--kubeconfig", lab.kubeconfig, "--wait", "120s"],
+                       env=lab.env(), check=True)
+    wait_for(lambda: apiserver_ready(lab), "the API server to be ready", 120)
+    lab.kubectl_run(["apply", "-f", "-"], stdin=nodes_manifest())
+    wait_for(lambda: all(_node_ready(lab, n) for n in NODES), "nodes %s Ready" % ", ".join(NODES), 60)
+
+
+def _node_ready(lab, node):
+    res = lab.kubectl_run(["get", "node", node, "-o",
+                           "jsonpath={.status.conditions[?(@.type=='Ready')].status}"], check=False)
+    return res.returncode == 0 and res.stdout.strip() == "True"
+
+
+# --------------------------------------------------------------------------- the mirror
+def mirror_up(lab, info):
+    import mirror  # pylint: disable=import-outside-toplevel
+
+    for piece in ("istio", "istio-previous"):
+        spec = lab.specs[piece]
+        mirror.build_release(spec["version"], lab.bin(piece, "istioctl"), lab.mirror_root)
+    pid_path = os.path.join(lab.state, "mirror.pid")
+    port = info["ports"]["mirror"]
+    if pid_alive(read_pid(pid_path)) and port_open(port):
+        log("mirror already serving on 127.0.0.1:%d" % port)
+        return
+    pid = spawn([sys.executable, os.path.join(HERE, "mirror.py"), "serve", "--root", lab.mirror_root,
+                 "--port", str(port), "--log", os.path.join(lab.state, "mirror-requests.log")],
+                os.path.join(lab.state, "mirror.log"))
+    with open(pid_path, "w", encoding="utf-8") as handle:
+        handle.write(str(pid))
+    wait_for(lambda: port_open(port), "the release mirror on port %d" % port, 30)
+    log("mirror serving %s on http://127.0.0.1:%d" % (lab.mirror_root, port))
+
+
+# --------------------------------------------------------------------------- istiod
+def istiod_up(lab, info):
+    pid_path = os.path.join(lab.state, "istiod-supervisor.pid")
+    if pid_alive(read_pid(pid_path)):
+        log("istiod supervisor already running")
+        return
+    stop_pid(read_pid(os.path.join(lab.state, "istiod.pid")), "orphaned istiod")
+    pid = spawn([sys.executable, os.path.join(HERE, "istiod_supervisor.py"), "--lab", lab.name],
+                os.path.join(lab.state, "istiod-supervisor.log"))
+    with open(pid_path, "w", encoding="utf-8") as handle:
+        handle.write(str(pid))
+    log("istiod supervisor started (istiod starts once Istio's injector ConfigMap exists)")
+
+
+# --------------------------------------------------------------------------- inventory
+def write_inventory(lab, info):
+    ports = info["ports"]
+    os.makedirs(os.path.join(lab.inventory, "group_vars"), exist_ok=True)
+    with open(os.path.join(lab.inventory, "hosts.yml"), "w", encoding="utf-8") as handle:
+        handle.write("""---
+# Written by `python lab/lab.py up --name {name}`; do not edit (it is rewritten on every up).
+mesh_controller:
+  hosts:
+    localhost:
+      ansible_connection: local
+      ansible_python_interpreter: "{python}"
+""".format(name=lab.name, python=sys.executable))
+    with open(os.path.join(lab.inventory, "group_vars", "all.yml"), "w", encoding="utf-8") as handle:
+        handle.write("""---
+# Lab-only settings, written by `python lab/lab.py up --name {name}`. Real clusters set none
+# of these: see inventories/example/.
+mesh_kubeconfig: "{kubeconfig}"
+mesh_output_dir: "{out}"
+istioctl_base_url: "http://127.0.0.1:{mirror}"
+istioctl_install_dir: "{install}"
+istioctl_bin_link: "{link}"
+# istiod runs as a local process (lab/istiod_supervisor.py); the API server reaches its
+# webhooks by URL on localhost instead of through the istiod Service.
+control_plane_values:
+  istiodRemote:
+    injectionURL: "https://localhost:{webhook}/inject"
+  base:
+    validationURL: "https://localhost:{webhook}/validate"
+control_plane_ingress_service_type: NodePort
+# No container runs in the lab: checks that need a data plane report themselves skipped.
+verify_data_plane: false
+""".format(name=lab.name, kubeconfig=lab.kubeconfig, out=os.path.join(lab.state, "out"),
+           mirror=ports["mirror"], install=os.path.join(lab.state, "istio-releases"),
+           link=os.path.join(lab.state, "bin", "istioctl"), webhook=ports["istiod_https"]))
+
+
+# --------------------------------------------------------------------------- commands
+PORT_NAMES = ("apiserver", "etcd_port", "etcd_peer", "kcm", "sched", "kwok_port", "mirror",
+              "istiod_http", "istiod_https", "istiod_grpc", "istiod_sgrpc", "istiod_monitoring")
+
+
+def cmd_up(lab, _args):
+    started = time.monotonic()
+    for piece in ("kubernetes", "etcd", "kwok", "istio", "istio-previous"):
+        build.build(piece, lab.specs[piece])
+    subprocess.run([os.path.join(ROOT, "scripts", "collection-link")], check=True)
+    info = lab.load_info()
+    ports = info.setdefault("ports", {})
+    used = set(ports.values())
+    for key in PORT_NAMES:
+        if key not in ports:
+            port = free_port()
+            while port in used:
+                port = free_port()
+            ports[key] = port
+            used.add(port)
+    info.update({"name": lab.name, "cluster": lab.cluster, "kubeconfig": lab.kubeconfig,
+                 "inventory": lab.inventory, "mirror_url": "http://127.0.0.1:%d" % ports["mirror"],
+                 "versions": lab.versions, "state": lab.state})
+    lab.save_info(info)
+    cluster_up(lab, info)
+    mirror_up(lab, info)
+    istiod_up(lab, info)
+    write_inventory(lab, info)
+    log("up in %.0f s" % (time.monotonic() - started))
+    print("kubeconfig: %s\ninventory:  %s\nmirror:     %s" % (lab.kubeconfig, lab.inventory, info["mirror_url"]))
+    return 0
+
+
+def lab_processes(lab):
+    """(name, pid, alive) for every process the lab started."""
+    procs = []
+    pid_dir = os.path.join(lab.kwok_workdir, "clusters", lab.cluster, "pids")
+    if os.path.isdir(pid_dir):
+        for entry in sorted(os.listdir(pid_dir)):
+            pid = read_pid(os.path.join(pid_dir, entry))
+            procs.append((entry.replace(".pid", ""), pid, pid_alive(pid)))
+    for name in ("mirror", "istiod-supervisor", "istiod"):
+        pid = read_pid(os.path.join(lab.state, name + ".pid"))
+        if pid:
+            procs.append((name, pid, pid_alive(pid)))
+    return procs
+
+
+def cmd_status(lab, args):
+    info = lab.load_info()
+    if not info:
+        print("lab %s: not created (run: python lab/lab.py up --name %s)" % (lab.name, lab.name))
+        return 1
+    ports = info["ports"]
+    rows = []
+    problems = 0
+    for name, pid, alive in lab_processes(lab):
+        if name == "istiod" and not alive and not _istiod_expected(lab):
+            rows.append((name, pid, "waiting", "starts when Istio is installed"))
+            continue
+        rows.append((name, pid, "running" if alive else "DOWN", ""))
+        problems += 0 if alive else 1
+    ready = apiserver_ready(lab)
+    problems += 0 if ready else 1
+    rows.append(("api /readyz", "", "ok" if ready else "DOWN", "https://127.0.0.1:%d" % ports["apiserver"]))
+    mirror_ok = port_open(ports["mirror"])
+    problems += 0 if mirror_ok else 1
+    rows.append(("mirror", "", "ok" if mirror_ok else "DOWN", info["mirror_url"]))
+    if _istiod_expected(lab):
+        ok = _istiod_ready(ports)
+        problems += 0 if ok else 1
+        rows.append(("istiod /ready", "", "ok" if ok else "DOWN", "https://localhost:%d (webhooks)" % ports["istiod_https"]))
+    if args.json:
+        print(json.dumps({"name": lab.name, "problems": problems, "rows": rows, "info": info}, indent=2))
+    else:
+        print("lab %s  kubeconfig %s  inventory %s" % (lab.name, lab.kubeconfig, lab.inventory))
+        for row in rows:
+            print("  %-26s %-8s %-8s %s" % tuple(str(c) for c in row))
+        print("  %s" % ("all up" if not problems else "%d problem(s): run `python lab/lab.py up --name %s`" % (problems, lab.name)))
+    return 0 if not problems else 1
+
+
+def _istiod_expected(lab):
+    """istiod should run once Istio's injector ConfigMap exists."""
+    if not apiserver_ready(lab):
+        return False
+    res = lab.kubectl_run(["get", "configmap", "-n", "istio-system", "istio-sidecar-injector", "-o", "name"], check=False)
+    return res.returncode == 0
+
+
+def _istiod_ready(ports):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/ready" % ports["istiod_http"], timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def cmd_down(lab, _args):
+    info = lab.load_info()
+    for name in ("istiod-supervisor", "istiod", "mirror"):
+        path = os.path.join(lab.state, name + ".pid")
+        stop_pid(read_pid(path), name)
+        if os.path.exists(path):
+            os.remove(path)
+    cluster_dir = os.path.join(lab.kwok_workdir, "clusters", lab.cluster)
+    if os.path.isdir(cluster_dir):
+        log("deleting cluster %s" % lab.cluster)
+        subprocess.run([lab.bin("kwok", "kwokctl"), "--name", lab.cluster, "delete", "cluster"],
+                       env=lab.env(), check=False)
+    leftovers = [(n, p) for n, p, alive in lab_processes(lab) if alive]
+    for name, pid in leftovers:
+        stop_pid(pid, name)
+    ports = (info.get("ports") or {})
+    open_ports = [p for p in ports.values() if port_open(p)]
+    still = [(n, p) for n, p, alive in lab_processes(lab) if alive]
+    for path in (lab.kubeconfig, os.path.join(lab.state, "istiod.pid")):
+        if os.path.exists(path):
+            os.remove(path)
+    shutil.rmtree(lab.istiod_dir, ignore_errors=True)
+    if still or open_ports:
+        log("NOT clean: processes %s, listening ports %s" % (still, open_ports))
+        return 1
+    log("down: no lab process running, none of its ports listening")
+    return 0
+
+
+def cmd_env(lab, _args):
+    print("export KUBECONFIG=%s" % lab.kubeconfig)
+    print("export PATH=%s:%s:$PATH" % (build.path_of("kubernetes", lab.specs["kubernetes"]),
+                                       build.path_of("istio", lab.specs["istio"])))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="The meshops.istio offline lab")
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("--name", default=os.environ.get("MESHOPS_LAB_NAME", DEFAULT_NAME),
+                        help="lab name (default $MESHOPS_LAB_NAME or %s)" % DEFAULT_NAME)
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    args = parser.parse_args(argv)
+    lab = Lab(args.name)
+    return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}[args.command](lab, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,817 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Who may call whom in an Istio mesh: a pure evaluator of Kubernetes and Istio objects.
+
+Everything here takes plain dicts (objects as the API server returns them) and returns plain
+dicts; nothing talks to a cluster. The semantics follow Istio's documentation:
+
+* Workloads are pods grouped by owner (a Deployment's pods form one workload). A workload is in
+  the mesh when a pod carries an ``istio-proxy`` container (or a native-sidecar init container).
+* PeerAuthentication: the oldest workload policy (selector, same namespace) wins over the oldest
+  namespace policy, which wins over the oldest mesh policy (root namespace, no selector).
+  ``UNSET`` inherits from the next level; nothing set means PERMISSIVE. ``portLevelMtls`` only
+  counts on workload policies and is keyed by the workload (target) port.
+* A client without a sidecar talks plaintext; a STRICT destination port resets it. A client with
+  a sidecar uses mutual TLS unless the destination port is DISABLE (auto mTLS).
+* AuthorizationPolicy: enforced by the destination's sidecar only (no sidecar, nothing enforced).
+  CUSTOM first, then DENY, then ALLOW; no ALLOW policy means allow; otherwise a request must
+  match a rule of an ALLOW policy (``spec: {}`` is an ALLOW policy without rules: it denies all).
+  Principals, namespaces and service accounts are only known over mutual TLS. Policies annotated
+  ``istio.io/dry-run: "true"`` do not enforce; the decision they would make is reported apart.
+* On TCP ports, an ALLOW rule with HTTP-only fields never matches, while a DENY or CUSTOM rule
+  is applied with its HTTP-only fields dropped (Istio's documented, deliberately strict choice).
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import ipaddress
+import re
+
+ROOT_NAMESPACE = "istio-system"
+TRUST_DOMAIN = "cluster.local"
+PROXY_CONTAINER = "istio-proxy"
+DRY_RUN_ANNOTATION = "istio.io/dry-run"
+# Ports served by the sidecar itself; iptables never sends them through the inbound chain, so no
+# PeerAuthentication or AuthorizationPolicy applies to them (merged metrics, health, Envoy stats).
+SIDECAR_OWN_PORTS = (15020, 15021, 15090)
+MTLS_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
+ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
+DEFAULT_REQUESTS = ({"method": "GET", "path": "/"},)
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+ALLOW = "allow"
+DENY = "deny"
+RESET = "reset"
+CUSTOM = "custom"
+MIXED = "mixed"
+
+HTTP_PROTOCOLS = ("http", "http2", "grpc", "grpc-web")
+HTTP_ONLY_SOURCE = ("requestPrincipals", "notRequestPrincipals")
+HTTP_ONLY_OPERATION = ("hosts", "notHosts", "methods", "notMethods", "paths", "notPaths")
+IDENTITY_SOURCE = ("principals", "notPrincipals", "namespaces", "notNamespaces",
+                   "serviceAccounts", "notServiceAccounts")
+IDENTITY_CONDITIONS = ("source.principal", "source.namespace", "source.serviceAccount")
+
+
+# --------------------------------------------------------------------------- small helpers
+def meta(obj):
+    return obj.get("metadata") or {}
+
+
+def obj_ref(obj):
+    """(kind, namespace, name): the identity used to overlay proposed objects."""
+    m = meta(obj)
+    return (obj.get("kind"), m.get("namespace") or "", m.get("name"))
+
+
+def ref_text(obj):
+    m = meta(obj)
+    return "%s/%s" % (m.get("namespace") or "", m.get("name"))
+
+
+def labels_of(obj):
+    return meta(obj).get("labels") or {}
+
+
+def is_dry_run(policy):
+    value = (meta(policy).get("annotations") or {}).get(DRY_RUN_ANNOTATION)
+    return str(value).lower() == "true"
+
+
+def selector_labels(spec):
+    """matchLabels of a policy's selector, or None when the policy has no (or an empty) selector."""
+    selector = (spec or {}).get("selector") or {}
+    match = selector.get("matchLabels") or {}
+    return dict(match) if match else None
+
+
+def labels_match(match, labels):
+    return all(labels.get(k) == v for k, v in (match or {}).items())
+
+
+def _age_key(obj):
+    m = meta(obj)
+    return (m.get("creationTimestamp") or "", m.get("namespace") or "", m.get("name") or "")
+
+
+def _int_port(value):
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        return None
+    return port if 1 <= port <= 65535 else None
+
+
+# --------------------------------------------------------------------------- objects in
+def overlay(objects, proposed=None, removed=None):
+    """The object list as it would be after applying ``proposed`` and deleting ``removed``.
+
+    ``proposed`` objects replace objects of the same kind, namespace and name (or are added);
+    ``removed`` is a list of dicts or objects with kind, namespace and name.
+    """
+    proposed = list(proposed or [])
+    gone = set()
+    for item in removed or []:
+        if "metadata" in item:
+            gone.add(obj_ref(item))
+        else:
+            gone.add((item.get("kind"), item.get("namespace") or "", item.get("name")))
+    replaced = set(obj_ref(o) for o in proposed)
+    out = [o for o in objects if obj_ref(o) not in replaced and obj_ref(o) not in gone]
+    out.extend(o for o in proposed if obj_ref(o) not in gone)
+    return out
+
+
+def _active_pod(pod):
+    if meta(pod).get("deletionTimestamp"):
+        return False
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed")
+
+
+def has_sidecar(pod):
+    spec = pod.get("spec") or {}
+    if any(c.get("name") == PROXY_CONTAINER for c in spec.get("containers") or []):
+        return True
+    return any(c.get("name") == PROXY_CONTAINER and c.get("restartPolicy") == "Always"
+               for c in spec.get("initContainers") or [])
+
+
+def workload_identity(pod):
+    """(kind, name) of the workload a pod belongs to: Deployment behind a ReplicaSet, else owner."""
+    m = meta(pod)
+    owners = [o for o in m.get("ownerReferences") or [] if o.get("controller")] or (m.get("ownerReferences") or [])
+    if not owners:
+        return "Pod", m.get("name")
+    owner = owners[0]
+    name = owner.get("name")
+    pod_hash = labels_of(pod).get("pod-template-hash")
+    if owner.get("kind") == "ReplicaSet" and pod_hash and name.endswith("-" + pod_hash):
+        return "Deployment", name[:-len(pod_hash) - 1]
+    return owner.get("kind"), name
+
+
+def build_index(objects, root_namespace=ROOT_NAMESPACE, trust_domain=TRUST_DOMAIN):
+    """Group objects by kind and pods into workloads. ``objects`` is a flat list of dicts."""
+    idx = {"root_namespace": root_namespace, "trust_domain": trust_domain, "pods": [], "services": [],
+           "peer_authentications": [], "authorization_policies": [], "virtual_services": [],
+           "gateways": [], "service_accounts": [], "workloads": []}
+    kinds = {"Pod": "pods", "Service": "services", "PeerAuthentication": "peer_authentications",
+             "AuthorizationPolicy": "authorization_policies", "VirtualService": "virtual_services",
+             "Gateway": "gateways", "ServiceAccount": "service_accounts"}
+    for obj in objects:
+        key = kinds.get(obj.get("kind"))
+        if key == "gateways" and not str(obj.get("apiVersion", "")).startswith("networking.istio.io/"):
+            continue
+        if key:
+            idx[key].append(obj)
+    groups = {}
+    for pod in sorted(idx["pods"], key=lambda p: (meta(p).get("namespace") or "", meta(p).get("name") or "")):
+        if not _active_pod(pod):
+            continue
+        kind, name = workload_identity(pod)
+        groups.setdefault((meta(pod).get("namespace") or "", kind, name), []).append(pod)
+    for (namespace, kind, name), pods in sorted(groups.items()):
+        rep = pods[0]
+        sidecars = [has_sidecar(p) for p in pods]
+        labels = dict(labels_of(rep))
+        labels.pop("pod-template-hash", None)
+        idx["workloads"].append({
+            "namespace": namespace, "name": name, "kind": kind,
+            "id": "%s/%s" % (namespace, name),
+            "service_account": (rep.get("spec") or {}).get("serviceAccountName") or "default",
+            "sidecar": all(sidecars), "mixed_sidecar": len(set(sidecars)) > 1,
+            "labels": labels,
+            "pods": [meta(p).get("name") for p in pods],
+            "ip": (rep.get("status") or {}).get("podIP") or "",
+            "host_ip": (rep.get("status") or {}).get("hostIP") or "",
+            "pod": rep,
+        })
+    return idx
+
+
+def find_workload(idx, namespace, name=None, labels=None):
+    """The workloads in ``namespace`` named ``name`` or carrying ``labels``."""
+    out = []
+    for wl in idx["workloads"]:
+        if wl["namespace"] != namespace:
+            continue
+        if name and wl["name"] != name and name not in wl["pods"]:
+            continue
+        if labels and not labels_match(labels, wl["labels"]):
+            continue
+        out.append(wl)
+    return out
+
+
+def synthetic_workload(namespace, name, service_account="default", sidecar=False, labels=None, ip="", host_ip=""):
+    """A source that is not a pod (the kubelet, a Prometheus not found, a gateway to come)."""
+    return {"namespace": namespace or "", "name": name, "kind": "Synthetic", "id": "%s/%s" % (namespace or "-", name),
+            "service_account": service_account, "sidecar": sidecar, "mixed_sidecar": False,
+            "labels": dict(labels or {}), "pods": [], "ip": ip, "host_ip": host_ip, "pod": {}}
+
+
+# --------------------------------------------------------------------------- services and ports
+def port_protocol(port):
+    """'http' or 'tcp' for a Service port, by appProtocol, then name prefix; unnamed ports are sniffed (http)."""
+    app = (port.get("appProtocol") or "").lower()
+    name = (port.get("name") or "").lower()
+    proto = app or name.split("-", 1)[0]
+    if (port.get("protocol") or "TCP").upper() != "TCP":
+        return "other"
+    if not proto:
+        return "http"
+    if proto in HTTP_PROTOCOLS or proto.startswith("kubernetes.io/h2c") or proto.startswith("kubernetes.io/ws"):
+        return "http"
+    if not app and name and proto not in ("tcp", "tls", "https", "mongo", "mysql", "redis", "udp", "sctp"):
+        # an unknown name prefix is not a protocol declaration: Istio sniffs the traffic
+        return "http"
+    return "tcp"
+
+
+def resolve_target_port(service_port, pod):
+    """The container port a Service port sends to on ``pod`` (named target ports resolved)."""
+    target = service_port.get("targetPort", service_port.get("port"))
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") == PROXY_CONTAINER:
+            continue
+        for cport in container.get("ports") or []:
+            if cport.get("name") == target:
+                return int(cport.get("containerPort"))
+    return None
+
+
+def service_backends(idx, service):
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return []
+    ns = meta(service).get("namespace") or ""
+    return [wl for wl in idx["workloads"] if wl["namespace"] == ns and labels_match(selector, wl["labels"])]
+
+
+def destinations(idx, namespaces=None):
+    """Every (service, port) with at least one backend workload, sorted."""
+    out = []
+    for svc in sorted(idx["services"], key=lambda s: (meta(s).get("namespace") or "", meta(s).get("name"))):
+        ns = meta(svc).get("namespace") or ""
+        if namespaces is not None and ns not in namespaces:
+            continue
+        backends = service_backends(idx, svc)
+        if not backends:
+            continue
+        for port in (svc.get("spec") or {}).get("ports") or []:
+            protocol = port_protocol(port)
+            if protocol == "other":
+                continue
+            out.append({"service": meta(svc).get("name"), "namespace": ns, "port": int(port.get("port")),
+                        "protocol": protocol, "service_port": port, "backends": backends,
+                        "id": "%s.%s:%s" % (meta(svc).get("name"), ns, port.get("port"))})
+    return out
+
+
+# --------------------------------------------------------------------------- PeerAuthentication
+def peer_authentication_chain(idx, workload):
+    """(workload PA, namespace PA, mesh PA) that apply to ``workload``; each may be None."""
+    root = idx["root_namespace"]
+    ns = workload["namespace"]
+    wl_pas, ns_pas, mesh_pas = [], [], []
+    for pa in idx["peer_authentications"]:
+        pns = meta(pa).get("namespace") or ""
+        match = selector_labels(pa.get("spec"))
+        if match is None:
+            if pns == root:
+                mesh_pas.append(pa)
+            if pns == ns and pns != root:
+                ns_pas.append(pa)
+        elif pns == ns and labels_match(match, workload["labels"]):
+            wl_pas.append(pa)
+    pick = [sorted(group, key=_age_key)[0] if group else None for group in (wl_pas, ns_pas, mesh_pas)]
+    return tuple(pick)
+
+
+def _mode_of(pa):
+    mode = (((pa or {}).get("spec") or {}).get("mtls") or {}).get("mode") or "UNSET"
+    return mode.upper()
+
+
+def port_level_mode(pa, port):
+    levels = ((pa or {}).get("spec") or {}).get("portLevelMtls") or {}
+    for key, value in levels.items():
+        if _int_port(key) == port:
+            return ((value or {}).get("mode") or "UNSET").upper()
+    return "UNSET"
+
+
+def effective_mtls(idx, workload, port):
+    """(mode, decided_by) for ``workload`` on target ``port``; decided_by is 'ns/name' or 'default'."""
+    wl_pa, ns_pa, mesh_pa = peer_authentication_chain(idx, workload)
+    if wl_pa is not None and port is not None:
+        mode = port_level_mode(wl_pa, port)
+        if mode != "UNSET":
+            return mode, "%s port %s" % (ref_text(wl_pa), port)
+    for pa in (wl_pa, ns_pa, mesh_pa):
+        if pa is not None and _mode_of(pa) != "UNSET":
+            return _mode_of(pa), ref_text(pa)
+    return "PERMISSIVE", "default"
+
+
+# --------------------------------------------------------------------------- AuthorizationPolicy
+def _target_refs(spec):
+    refs = list((spec or {}).get("targetRefs") or [])
+    if (spec or {}).get("targetRef"):
+        refs.append(spec["targetRef"])
+    return refs
+
+
+def policy_applies(idx, policy, workload):
+    """Whether an AuthorizationPolicy applies to the sidecar (or gateway) of ``workload``."""
+    spec = policy.get("spec") or {}
+    pns = meta(policy).get("namespace") or ""
+    refs = _target_refs(spec)
+    if refs:
+        # Gateway API gateways are pods labelled with their gateway's name; Service and
+        # ServiceEntry references bind waypoints, never sidecars.
+        gw_name = workload["labels"].get("gateway.networking.k8s.io/gateway-name")
+        for ref in refs:
+            if ref.get("kind") == "Gateway" and ref.get("group", "gateway.networking.k8s.io") == "gateway.networking.k8s.io" \
+                    and gw_name == ref.get("name") and workload["namespace"] == (ref.get("namespace") or pns):
+                return True
+        return False
+    match = selector_labels(spec)
+    if pns == idx["root_namespace"]:
+        return match is None or labels_match(match, workload["labels"])
+    if pns != workload["namespace"]:
+        return False
+    return match is None or labels_match(match, workload["labels"])
+
+
+def policies_for(idx, workload):
+    out = [p for p in idx["authorization_policies"] if policy_applies(idx, p, workload)]
+    return sorted(out, key=lambda p: (meta(p).get("namespace") or "", meta(p).get("name") or ""))
+
+
+def str_match(pattern, value):
+    """Istio string matching: exact, 'prefix*', '*suffix', and '*' (any non-empty value)."""
+    if value is None:
+        return False
+    pattern = str(pattern)
+    if pattern == "*":
+        return value != ""
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+def path_match(pattern, path):
+    if path is None:
+        return False
+    path = path.split("?", 1)[0]
+    if "{*}" in pattern or "{**}" in pattern:
+        parts = re.split(r"(\{\*\*\}|\{\*\})", pattern)
+        regex = "".join("[^/]+" if p == "{*}" else ".*" if p == "{**}" else re.escape(p) for p in parts)
+        return re.fullmatch(regex, path) is not None
+    return str_match(pattern, path)
+
+
+def host_match(pattern, host):
+    if not host:
+        return False
+    bare = host.lower()
+    if bare.startswith("["):
+        bare = bare.split("]", 1)[0] + "]"
+    elif bare.count(":") == 1:
+        bare = bare.split(":", 1)[0]
+    pattern = str(pattern).lower()
+    return str_match(pattern, bare) or str_match(pattern, host.lower())
+
+
+def ip_match(blocks, ip):
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for block in blocks:
+        try:
+            if addr in ipaddress.ip_network(str(block), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _any(patterns, value, matcher=str_match):
+    return any(matcher(p, value) for p in patterns)
+
+
+def source_matches(source, ctx):
+    """Whether one ``from[].source`` matches; all its fields must hold."""
+    principal = ctx["principal"]
+    ns = ctx["source_namespace"] if ctx["mtls"] else None
+    sa = ("%s/%s" % (ctx["source_namespace"], ctx["source_service_account"])) if ctx["mtls"] else None
+    checks = (
+        ("principals", lambda v: _any(v, principal)),
+        ("notPrincipals", lambda v: not _any(v, principal)),
+        ("namespaces", lambda v: _any(v, ns)),
+        ("notNamespaces", lambda v: not _any(v, ns)),
+        ("serviceAccounts", lambda v: _any(v, sa)),
+        ("notServiceAccounts", lambda v: not _any(v, sa)),
+        ("ipBlocks", lambda v: ip_match(v, ctx["source_ip"])),
+        ("notIpBlocks", lambda v: not ip_match(v, ctx["source_ip"])),
+        ("remoteIpBlocks", lambda v: ip_match(v, ctx["remote_ip"])),
+        ("notRemoteIpBlocks", lambda v: not ip_match(v, ctx["remote_ip"])),
+        ("requestPrincipals", lambda v: _any(v, ctx["request_principal"])),
+        ("notRequestPrincipals", lambda v: not _any(v, ctx["request_principal"])),
+    )
+    for field, check in checks:
+        values = source.get(field)
+        if values and not check(values):
+            return False
+    return True
+
+
+def operation_matches(operation, ctx):
+    port = ctx["port"]
+    checks = (
+        ("ports", lambda v: any(_int_port(p) == port for p in v)),
+        ("notPorts", lambda v: not any(_int_port(p) == port for p in v)),
+        ("hosts", lambda v: _any(v, ctx["host"], host_match)),
+        ("notHosts", lambda v: not _any(v, ctx["host"], host_match)),
+        ("methods", lambda v: _any(v, ctx["method"])),
+        ("notMethods", lambda v: not _any(v, ctx["method"])),
+        ("paths", lambda v: _any(v, ctx["path"], path_match)),
+        ("notPaths", lambda v: not _any(v, ctx["path"], path_match)),
+    )
+    for field, check in checks:
+        values = operation.get(field)
+        if values and not check(values):
+            return False
+    return True
+
+
+_HEADER_KEY = re.compile(r"^request\.headers\[(.+)\]$")
+IP_CONDITIONS = ("source.ip", "remote.ip", "destination.ip")
+
+
+def condition_value(key, ctx):
+    """The attribute a ``when`` key reads; None when the request does not carry it."""
+    if key == "source.ip":
+        return ctx["source_ip"] or None
+    if key == "remote.ip":
+        return ctx["remote_ip"] or None
+    if key == "destination.ip":
+        return ctx["destination_ip"] or None
+    if key == "destination.port":
+        return str(ctx["port"])
+    if key == "source.namespace":
+        return ctx["source_namespace"] if ctx["mtls"] else None
+    if key == "source.principal":
+        return ctx["principal"]
+    if key == "source.serviceAccount":
+        return ("%s/%s" % (ctx["source_namespace"], ctx["source_service_account"])) if ctx["mtls"] else None
+    header = _HEADER_KEY.match(key)
+    if header:
+        wanted = header.group(1).lower()
+        for name, value in (ctx.get("headers") or {}).items():
+            if name.lower() == wanted:
+                return str(value)
+        if wanted in (":authority", "host"):
+            return ctx["host"]
+        return None
+    # request.auth.* (no JWT in the matrix's requests), connection.sni, experimental.*: absent
+    return None
+
+
+def condition_matches(cond, ctx):
+    key = cond.get("key", "")
+    value = condition_value(key, ctx)
+    matcher = (lambda p, v: ip_match([p], v)) if key in IP_CONDITIONS else str_match
+    values = cond.get("values") or []
+    not_values = cond.get("notValues") or []
+    if values and not any(matcher(p, value) for p in values):
+        return False
+    if not_values and any(matcher(p, value) for p in not_values):
+        return False
+    return True
+
+
+def rule_has_http_only(rule):
+    for frm in rule.get("from") or []:
+        if any((frm.get("source") or {}).get(f) for f in HTTP_ONLY_SOURCE):
+            return True
+    for to in rule.get("to") or []:
+        if any((to.get("operation") or {}).get(f) for f in HTTP_ONLY_OPERATION):
+            return True
+    return any(str(c.get("key", "")).startswith("request.") for c in rule.get("when") or [])
+
+
+def strip_http_only(rule):
+    out = {}
+    if rule.get("from"):
+        out["from"] = [{"source": {k: v for k, v in (f.get("source") or {}).items() if k not in HTTP_ONLY_SOURCE}}
+                       for f in rule["from"]]
+    if rule.get("to"):
+        out["to"] = [{"operation": {k: v for k, v in (t.get("operation") or {}).items() if k not in HTTP_ONLY_OPERATION}}
+                     for t in rule["to"]]
+    if rule.get("when"):
+        out["when"] = [c for c in rule["when"] if not str(c.get("key", "")).startswith("request.")]
+    return out
+
+
+def rule_matches(rule, ctx, action="ALLOW"):
+    rule = rule or {}
+    if ctx["protocol"] != "http" and rule_has_http_only(rule):
+        if action in ("ALLOW", "AUDIT"):
+            return False
+        rule = strip_http_only(rule)
+    froms = rule.get("from") or []
+    if froms and not any(source_matches(f.get("source") or {}, ctx) for f in froms):
+        return False
+    tos = rule.get("to") or []
+    if tos and not any(operation_matches(t.get("operation") or {}, ctx) for t in tos):
+        return False
+    return all(condition_matches(c, ctx) for c in rule.get("when") or [])
+
+
+def policy_matches(policy, ctx):
+    spec = policy.get("spec") or {}
+    action = (spec.get("action") or "ALLOW").upper()
+    return any(rule_matches(rule, ctx, action) for rule in spec.get("rules") or [])
+
+
+def authorize(policies, ctx):
+    """Istio's decision for one request: (decision, policy, reason)."""
+    by_action = {a: [] for a in ACTIONS}
+    for policy in policies:
+        by_action.setdefault(((policy.get("spec") or {}).get("action") or "ALLOW").upper(), []).append(policy)
+    customs = [p for p in by_action["CUSTOM"] if policy_matches(p, ctx)]
+    for policy in by_action["DENY"]:
+        if policy_matches(policy, ctx):
+            return DENY, ref_text(policy), "matched a DENY rule of %s" % ref_text(policy)
+    allows = by_action["ALLOW"]
+    decision, decider, reason = ALLOW, "", "no ALLOW policy applies"
+    if allows:
+        matched = [p for p in allows if policy_matches(p, ctx)]
+        names = ", ".join(ref_text(p) for p in allows)
+        if not matched:
+            return DENY, names, "no rule of the ALLOW policies (%s) matches" % names
+        decider = ref_text(matched[0])
+        reason = "matched an ALLOW rule of %s" % decider
+    if customs:
+        names = ", ".join(ref_text(p) for p in customs)
+        providers = ", ".join(sorted(set(str(((p.get("spec") or {}).get("provider") or {}).get("name")) for p in customs)))
+        return CUSTOM, names, "CUSTOM policy %s delegates to provider %s; %s" % (names, providers, reason)
+    return decision, decider, reason
+
+
+def request_context(idx, source, dest, port, protocol, request, mtls):
+    td = idx["trust_domain"]
+    principal = None
+    if mtls:
+        principal = "%s/ns/%s/sa/%s" % (td, source["namespace"], source["service_account"])
+    return {
+        "mtls": mtls, "principal": principal, "source_namespace": source["namespace"],
+        "source_service_account": source["service_account"],
+        "source_ip": source.get("ip") or "", "remote_ip": source.get("ip") or "",
+        "destination_ip": dest.get("ip") or "", "port": port, "protocol": protocol,
+        "method": request.get("method") if protocol == "http" else None,
+        "path": request.get("path") if protocol == "http" else None,
+        "host": request.get("host") if protocol == "http" else None,
+        "headers": request.get("headers") or {}, "request_principal": request.get("request_principal"),
+    }
+
+
+def evaluate(idx, source, dest, port, protocol="http", request=None):
+    """Decide one request from ``source`` to workload ``dest`` on target ``port``.
+
+    Returns decision (allow, deny, reset, custom), policy (who decided), reason, mtls
+    (mutual_tls, plaintext), mode (effective PeerAuthentication mode and its policy), and
+    ``would``: the decision if the dry-run policies were enforced too, when it differs.
+    """
+    request = dict(request or DEFAULT_REQUESTS[0])
+    result = {"decision": ALLOW, "policy": "", "reason": "", "mtls": "plaintext", "mode": "", "would": None}
+    if not dest["sidecar"]:
+        result["reason"] = "destination has no sidecar: nothing is enforced"
+        result["mode"] = "none"
+        return result
+    mode, mode_by = effective_mtls(idx, dest, port)
+    result["mode"] = "%s (%s)" % (mode, mode_by)
+    if port in SIDECAR_OWN_PORTS:
+        result["reason"] = "port %s is served by the sidecar itself" % port
+        return result
+    if source["sidecar"] and mode != "DISABLE":
+        result["mtls"] = "mutual_tls"
+    elif mode == "STRICT":
+        result.update(decision=RESET, policy=mode_by,
+                      reason="plaintext client refused by STRICT mTLS (%s): connection reset" % mode_by)
+        return result
+    ctx = request_context(idx, source, dest, port, protocol, request, result["mtls"] == "mutual_tls")
+    policies = policies_for(idx, dest)
+    enforced = [p for p in policies if not is_dry_run(p)]
+    decision, decider, reason = authorize(enforced, ctx)
+    result.update(decision=decision, policy=decider, reason=reason)
+    if len(enforced) != len(policies):
+        would, would_by, would_reason = authorize(policies, ctx)
+        if would != decision:
+            result["would"] = {"decision": would, "policy": would_by, "reason": would_reason + " (dry run)"}
+    return result
+
+
+# --------------------------------------------------------------------------- the matrix
+def _request_for(request, dest):
+    req = dict(request)
+    req.setdefault("method", "GET")
+    req.setdefault("path", "/")
+    if not req.get("host"):
+        req["host"] = "%s.%s.svc.cluster.local:%s" % (dest["service"], dest["namespace"], dest["port"])
+    return req
+
+
+def _summarise(results):
+    """One cell from the per-backend results of a Service."""
+    keys = set((r["decision"], r["policy"], (r["would"] or {}).get("decision")) for r in results)
+    first = dict(results[0])
+    if len(keys) == 1:
+        return first
+    first["decision"] = MIXED
+    first["policy"] = "; ".join(sorted(set(r["policy"] for r in results if r["policy"])))
+    first["reason"] = "; ".join("%s: %s" % (r["backend"], r["decision"]) for r in results)
+    first["would"] = None
+    return first
+
+
+def evaluate_service(idx, source, dest, request):
+    """Decide a request from ``source`` to a Service port (``dest`` from destinations())."""
+    req = _request_for(request, dest)
+    results = []
+    for backend in dest["backends"]:
+        target = resolve_target_port(dest["service_port"], backend["pod"])
+        if target is None:
+            continue
+        res = evaluate(idx, source, backend, target, dest["protocol"], req)
+        res["backend"] = backend["id"]
+        res["target_port"] = target
+        results.append(res)
+    if not results:
+        return None
+    cell = _summarise(results)
+    cell["backends"] = [{k: r[k] for k in ("backend", "target_port", "decision", "policy", "mtls", "would")} for r in results]
+    return cell
+
+
+def _namespace_filter(namespaces, exclude_namespaces):
+    def wanted(ns):
+        if namespaces:
+            return ns in namespaces
+        return ns not in (exclude_namespaces or ())
+    return wanted
+
+
+def as_index(objects, root_namespace=ROOT_NAMESPACE, trust_domain=TRUST_DOMAIN):
+    if isinstance(objects, dict) and "workloads" in objects:
+        return objects
+    return build_index(objects, root_namespace, trust_domain)
+
+
+def compute_matrix(objects, requests=None, namespaces=None, exclude_namespaces=SYSTEM_NAMESPACES,
+                   root_namespace=ROOT_NAMESPACE, trust_domain=TRUST_DOMAIN, sources=None, extra_sources=None):
+    """The access matrix: every source workload x Service port x request.
+
+    ``objects`` is a list of objects (or an index from build_index()). ``namespaces`` limits
+    sources and destinations (empty: every namespace but ``exclude_namespaces``). ``sources``
+    replaces the automatic list of source workloads; ``extra_sources`` adds to it (see
+    synthetic_workload()).
+    """
+    idx = as_index(objects, root_namespace, trust_domain)
+    requests = [dict(r) for r in (requests or DEFAULT_REQUESTS)]
+    wanted = _namespace_filter(namespaces, exclude_namespaces)
+    if sources is None:
+        sources = [w for w in idx["workloads"] if wanted(w["namespace"])]
+    srcs = list(sources) + list(extra_sources or [])
+    dests = destinations(idx, [ns for ns in sorted(set(meta(s).get("namespace") or "" for s in idx["services"])) if wanted(ns)])
+    cells = []
+    for src in srcs:
+        for dest in dests:
+            reqs = requests if dest["protocol"] == "http" else [{"method": None, "path": None}]
+            for req in reqs:
+                cell = evaluate_service(idx, src, dest, req)
+                if cell is None:
+                    continue
+                cell.update({
+                    "source": src["id"], "source_sidecar": src["sidecar"], "destination": dest["id"],
+                    "service": dest["service"], "namespace": dest["namespace"], "port": dest["port"],
+                    "protocol": dest["protocol"], "method": req.get("method"), "path": req.get("path"),
+                })
+                cells.append(cell)
+    return {
+        "sources": [{"id": s["id"], "namespace": s["namespace"], "name": s["name"], "kind": s["kind"],
+                     "service_account": s["service_account"], "sidecar": s["sidecar"], "pods": s["pods"]}
+                    for s in srcs],
+        "non_mesh_sources": [s["id"] for s in srcs if not s["sidecar"]],
+        "destinations": [{"id": d["id"], "service": d["service"], "namespace": d["namespace"], "port": d["port"],
+                          "protocol": d["protocol"], "backends": [b["id"] for b in d["backends"]]} for d in dests],
+        "requests": requests,
+        "cells": [dict((k, c[k]) for k in CELL_KEYS) for c in cells],
+    }
+
+
+CELL_KEYS = ("source", "source_sidecar", "destination", "service", "namespace", "port", "protocol", "method",
+             "path", "decision", "policy", "reason", "mtls", "mode", "would", "backends")
+
+
+def cell_key(cell):
+    return (cell["source"], cell["destination"], cell.get("method") or "", cell.get("path") or "")
+
+
+def lookup(matrix, source, destination, method="GET", path="/"):
+    """The cell for source id, destination id ('svc.ns:port'), method and path; None if absent."""
+    for cell in matrix["cells"]:
+        if cell_key(cell) == (source, destination, method or "", path or ""):
+            return cell
+    return None
+
+
+def cell_text(cell):
+    text = cell["decision"].upper()
+    if cell["decision"] in (DENY, RESET, CUSTOM) and cell["policy"]:
+        text += " (%s)" % cell["policy"]
+    if cell.get("would"):
+        text += " would %s (%s)" % (cell["would"]["decision"], cell["would"]["policy"])
+    return text
+
+
+def _column(cell):
+    col = cell["destination"]
+    if cell.get("method"):
+        col += " %s %s" % (cell["method"], cell["path"])
+    return col
+
+
+def table_rows(matrix):
+    """[header, row, ...]: sources down, destination x request across."""
+    columns = []
+    for cell in matrix["cells"]:
+        col = _column(cell)
+        if col not in columns:
+            columns.append(col)
+    grid = {}
+    for cell in matrix["cells"]:
+        grid[(cell["source"], _column(cell))] = cell_text(cell)
+    rows = [["source"] + columns]
+    for src in matrix["sources"]:
+        label = src["id"] + ("" if src["sidecar"] else " (no sidecar)")
+        rows.append([label] + [grid.get((src["id"], col), "-") for col in columns])
+    return rows
+
+
+def render_table(matrix):
+    """Plain-text lines, one per source, for the run's output."""
+    lines = []
+    for cell in matrix["cells"]:
+        lines.append("%s -> %s: %s" % (cell["source"], _column(cell), cell_text(cell)))
+    return lines
+
+
+def render_markdown(matrix, title="Access matrix"):
+    rows = table_rows(matrix)
+    out = ["# %s" % title, ""]
+    out.append("Decisions: ALLOW, DENY (403 by an AuthorizationPolicy), RESET (plaintext refused by STRICT mTLS), "
+               "CUSTOM (an external authorizer decides), MIXED (the Service's workloads disagree). "
+               "`would` shows what dry-run policies would decide once enforced.")
+    out.append("")
+    out.append("| " + " | ".join(rows[0]) + " |")
+    out.append("|" + "---|" * len(rows[0]))
+    for row in rows[1:]:
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    out.append("")
+    if matrix.get("non_mesh_sources"):
+        out.append("Sources without a sidecar: " + ", ".join(matrix["non_mesh_sources"]))
+        out.append("")
+    out.append("## Cells")
+    out.append("")
+    for cell in matrix["cells"]:
+        out.append("- %s -> %s: **%s** (%s; mTLS %s; %s)" % (
+            cell["source"], _column(cell), cell["decision"], cell["reason"], cell["mode"] or "none", cell["mtls"]))
+    return "\n".join(out) + "\n"
+
+
+def diff_matrices(before, after):
+    """Cells whose decision (or dry-run verdict) differs between two matrices."""
+    old = dict((cell_key(c), c) for c in before["cells"])
+    changes = []
+    for cell in after["cells"]:
+        prev = old.get(cell_key(cell))
+        was = cell_text(prev) if prev else "-"
+        now = cell_text(cell)
+        if prev is None or prev["decision"] != cell["decision"] or (prev.get("would") or {}).get("decision") != \
+                (cell.get("would") or {}).get("decision"):
+            changes.append({"source": cell["source"], "destination": cell["destination"], "method": cell.get("method"),
+                            "path": cell.get("path"), "before": was, "after": now,
+                            "text": "%s -> %s: %s => %s" % (cell["source"], _column(cell), was, now)})
+    return changes

@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshops developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The work of the istio_control_plane module: read, compare, and run istioctl only when needed.
+
+Decisions (what differs, which version change is allowed) come from istio_operator.py; this
+file gathers the inputs for them from istioctl and the API server and acts on the answer.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import os
+import shutil
+import tempfile
+
+from ansible_collections.meshops.istio.plugins.module_utils import istio_operator as iop
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import Kube
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - the module reports it
+    yaml = None
+
+# Kinds istioctl installs that can be left behind when a component is switched off.
+PRUNE_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("v1", "ServiceAccount"),
+    ("v1", "ConfigMap"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+)
+COMPONENT_LABEL = "operator.istio.io/component"
+REVISION_LABEL = "istio.io/rev"
+
+
+def _istioctl_common(params):
+    args = ["--kubeconfig", params["kubeconfig"]]
+    if params.get("context"):
+        args += ["--context", params["context"]]
+    return args
+
+
+def _run(module, cmd, what, data=None):
+    rc, out, err = module.run_command(cmd, data=data)
+    if rc != 0:
+        module.fail_json(msg="%s failed (rc=%d): %s" % (what, rc, (err or out).strip()), rc=rc,
+                         stdout=out, stderr=err, command=cmd)
+    return out
+
+
+def generate(module, operator_path):
+    """Objects of `istioctl manifest generate -f operator_path`; fails with istioctl's own message."""
+    params = module.params
+    out = _run(module, [params["istioctl"], "manifest", "generate", "-f", operator_path],
+               "istioctl manifest generate")
+    try:
+        return iop.split_manifest(list(yaml.safe_load_all(out)))
+    except (yaml.YAMLError, iop.OperatorError) as exc:
+        module.fail_json(msg="cannot parse the output of istioctl manifest generate: %s" % exc)
+    return []  # not reached
+
+
+def live_istiods(kube, namespace):
+    return kube.list("apps/v1", "Deployment", namespace=namespace, label_selector="app=istiod")
+
+
+def revision_istiod(istiods, revision):
+    want = iop.istiod_name(revision)
+    for deployment in istiods:
+        if (deployment.get("metadata") or {}).get("name") == want:
+            return deployment
+    return None
+
+
+def plan(kube, objects, namespace, revision, field_manager):
+    """Differences between the manifest and the cluster, as dicts for istio_operator.summarize."""
+    differences = []
+    for obj in objects:
+        metadata = obj.setdefault("metadata", {})
+        namespaced = kube.namespaced(obj["apiVersion"], obj["kind"])
+        if namespaced and not metadata.get("namespace"):
+            metadata["namespace"] = namespace
+        label = iop.describe(obj)
+        live = None
+        if namespaced is not None:
+            live = kube.get(obj["apiVersion"], obj["kind"], metadata["name"], metadata.get("namespace"))
+        if live is None:
+            differences.append({"object": label, "action": "create", "changes": []})
+            continue
+        planned = kube.dry_run_apply(obj, field_manager)
+        changes = iop.compare(live, planned)
+        if changes:
+            differences.append({"object": label, "action": "update", "changes": changes})
+    live_owned = []
+    selector = "%s,%s=%s" % (COMPONENT_LABEL, REVISION_LABEL, iop.revision_label(revision))
+    for api_version, kind in PRUNE_KINDS:
+        live_owned.extend(kube.list(api_version, kind, namespace=namespace, label_selector=selector))
+    for obj in iop.extra_objects(live_owned, objects):
+        differences.append({"object": iop.describe(obj), "action": "prune", "changes": []})
+    return differences
+
+
+def _public(differences):
+    return [{"object": d["object"], "action": d["action"], "paths": [c[0] for c in d.get("changes") or []]}
+            for d in differences]
+
+
+def present(module, kube):
+    params = module.params
+    workdir = tempfile.mkdtemp(prefix="meshops-iop-")
+    try:
+        operator_path = os.path.join(workdir, "istiooperator.yaml")
+        with open(operator_path, "w") as handle:
+            handle.write(params["operator"])
+        objects = generate(module, operator_path)
+        istiods = live_istiods(kube, params["namespace"])
+        current = revision_istiod(istiods, params["revision"])
+        live_version = iop.istiod_version(current) if current else None
+        try:
+            decision = iop.upgrade_decision(live_version, params["version"], params["revision"])
+        except iop.OperatorError as exc:
+            module.fail_json(msg=str(exc))
+        if decision["action"] == "refuse":
+            module.fail_json(msg=decision["message"], live_version=live_version, target_version=params["version"])
+        differences = plan(kube, objects, params["namespace"], params["revision"], params["field_manager"])
+        result = {"changed": False, "live_version": live_version, "target_version": params["version"],
+                  "objects": len(objects), "differences": _public(differences), "command": [],
+                  "action": "none", "message": decision["message"]}
+        if not differences:
+            module.exit_json(**result)
+        result["changed"] = True
+        result["action"] = decision["action"] if decision["action"] != "none" else "reconcile"
+        lines = iop.summarize(differences)
+        result["diff"] = {"before_header": "cluster", "after_header": "rendered IstioOperator",
+                          "prepared": "\n".join(["%s (%s)" % (decision["message"], result["action"])] + lines) + "\n"}
+        cmd = [params["istioctl"], "install", "-y", "-f", operator_path,
+               "--readiness-timeout", "%ds" % params["readiness_timeout"]] + _istioctl_common(params)
+        result["command"] = cmd
+        if not module.check_mode:
+            result["stdout"] = _run(module, cmd, "istioctl install")
+        module.exit_json(**result)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _istio_crds(kube):
+    return [crd for crd in kube.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            if ((crd.get("spec") or {}).get("group") or "").endswith("istio.io")]
+
+
+def absent(module, kube):
+    params = module.params
+    namespace = params["namespace"]
+    istiods = live_istiods(kube, namespace)
+    current = revision_istiod(istiods, params["revision"])
+    live_version = iop.istiod_version(current) if current else None
+    if params["purge"]:
+        leftovers = []
+        for api_version, kind in PRUNE_KINDS:
+            leftovers.extend(kube.list(api_version, kind, namespace=namespace, label_selector=COMPONENT_LABEL))
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            leftovers.extend(kube.list("admissionregistration.k8s.io/v1", kind, label_selector=REVISION_LABEL))
+        cmd = [params["istioctl"], "uninstall", "--purge", "-y"] + _istioctl_common(params)
+    else:
+        selector = "%s=%s" % (REVISION_LABEL, iop.revision_label(params["revision"]))
+        leftovers = []
+        for api_version, kind in PRUNE_KINDS:
+            leftovers.extend(kube.list(api_version, kind, namespace=namespace, label_selector=selector))
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            leftovers.extend(kube.list("admissionregistration.k8s.io/v1", kind, label_selector=selector))
+        cmd = [params["istioctl"], "uninstall", "--revision", iop.revision_label(params["revision"]), "-y"] \
+            + _istioctl_common(params)
+    differences = [{"object": iop.describe(obj), "action": "prune", "changes": []} for obj in leftovers]
+    crds = _istio_crds(kube) if params["remove_crds"] else []
+    differences.extend({"object": iop.describe(crd), "action": "prune", "changes": []} for crd in crds)
+    result = {"changed": bool(differences), "live_version": live_version, "differences": _public(differences),
+              "command": [], "action": "none"}
+    if not differences:
+        module.exit_json(**result)
+    result["action"] = "uninstall"
+    result["diff"] = {"before_header": "cluster", "after_header": "absent",
+                      "prepared": "\n".join(iop.summarize(differences)) + "\n"}
+    if leftovers:
+        result["command"] = cmd
+        if not module.check_mode:
+            result["stdout"] = _run(module, cmd, "istioctl uninstall")
+    if crds and not module.check_mode:
+        for crd in crds:
+            kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"])
+    module.exit_json(**result)
+
+
+def run_module(module):
+    params = module.params
+    try:
+        kube = Kube(params["kubeconfig"], params.get("context") or None)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="cannot load kubeconfig %s: %s" % (params["kubeconfig"], exc))
+    if params["state"] == "present":
+        present(module, kube)
+    else:
+        absent(module, kube)

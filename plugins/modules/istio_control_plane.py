@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshops developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_control_plane
+short_description: Install, upgrade or remove an Istio control plane only when the cluster differs
+version_added: "0.1.0"
+description:
+  - Renders the manifests of an IstioOperator with C(istioctl manifest generate) (read-only), compares
+    them with the live objects through a server-side dry-run apply, and runs C(istioctl install) only when
+    an object is missing, differs, or should be pruned.
+  - The comparison ignores what the API server and istiod write themselves: status, server bookkeeping,
+    every webhook C(caBundle) and the validating webhook's C(failurePolicy).
+  - Refuses to move a revision's control plane by more than one minor release, naming both versions.
+  - With I(state=absent) runs C(istioctl uninstall) for the revision (or C(--purge)) only when objects of
+    that revision exist, and removes Istio's CRDs only when I(remove_crds=true).
+  - In check mode nothing is changed; C(changed) and the diff say what would be done.
+author:
+  - meshops developers
+requirements:
+  - kubernetes (Python client)
+  - PyYAML
+  - an istioctl binary
+options:
+  istioctl:
+    description: Path of the istioctl binary to run.
+    type: path
+    required: true
+  operator:
+    description:
+      - The IstioOperator to install, as YAML text. Required when I(state=present); with I(state=absent) it
+        is not used.
+    type: str
+  state:
+    description: Whether the revision's control plane should be installed or removed.
+    type: str
+    choices: [present, absent]
+    default: present
+  revision:
+    description: Istio revision of the control plane; empty for the default revision.
+    type: str
+    default: ""
+  namespace:
+    description: Namespace of the control plane.
+    type: str
+    default: istio-system
+  version:
+    description:
+      - Istio version the operator installs (the istioctl release). Used for the one-minor-at-a-time rule.
+      - Required when I(state=present).
+    type: str
+  kubeconfig:
+    description: Path of the kubeconfig for istioctl and the API calls.
+    type: path
+    required: true
+  context:
+    description: Kubeconfig context; empty means the current context.
+    type: str
+    default: ""
+  field_manager:
+    description: Field manager name istioctl applies with; the dry run uses the same name so that it is exact.
+    type: str
+    default: istio-operator
+  readiness_timeout:
+    description: Seconds istioctl waits for the installed Deployments to become ready.
+    type: int
+    default: 300
+  purge:
+    description: With I(state=absent), remove every Istio control plane of the cluster (C(istioctl uninstall --purge)).
+    type: bool
+    default: false
+  remove_crds:
+    description: With I(state=absent), also delete Istio's CustomResourceDefinitions (and with them every Istio resource).
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Install the control plane only when the cluster differs from the rendered IstioOperator
+  meshops.istio.istio_control_plane:
+    istioctl: "{{ istioctl_path }}"
+    operator: "{{ lookup('ansible.builtin.file', mesh_output_dir ~ '/control_plane/istiooperator.yaml') }}"
+    version: "{{ istioctl_installed_version }}"
+    kubeconfig: "{{ mesh_kubeconfig }}"
+
+- name: Remove the canary revision, keep the CRDs
+  meshops.istio.istio_control_plane:
+    istioctl: "{{ istioctl_path }}"
+    state: absent
+    revision: canary
+    kubeconfig: "{{ mesh_kubeconfig }}"
+"""
+
+RETURN = r"""
+action:
+  description: What was (or in check mode would be) done.
+  returned: always
+  type: str
+  sample: install
+live_version:
+  description: Istio version of the revision's istiod before the run; null when there was none.
+  returned: always
+  type: str
+  sample: 1.30.4
+target_version:
+  description: Istio version the operator installs.
+  returned: when state is present
+  type: str
+  sample: 1.31.0
+differences:
+  description: Objects that are missing, differ or would be pruned, with the changed paths.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"object": "Service istio-system/istio-ingressgateway", "action": "update", "paths": ["spec.type"]}]
+objects:
+  description: Number of objects in the rendered manifest.
+  returned: when state is present
+  type: int
+  sample: 42
+command:
+  description: The istioctl command that was run; empty when none ran.
+  returned: always
+  type: list
+  elements: str
+stdout:
+  description: Output of the istioctl command that ran.
+  returned: when a command ran
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.meshops.istio.plugins.module_utils.control_plane_run import run_module
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR
+
+YAML_IMPORT_ERROR = None
+try:
+    import yaml  # noqa: F401  pylint: disable=unused-import
+except ImportError:  # pragma: no cover
+    import traceback
+    YAML_IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            istioctl=dict(type="path", required=True),
+            operator=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            revision=dict(type="str", default=""),
+            namespace=dict(type="str", default="istio-system"),
+            version=dict(type="str"),
+            kubeconfig=dict(type="path", required=True),
+            context=dict(type="str", default=""),
+            field_manager=dict(type="str", default="istio-operator"),
+            readiness_timeout=dict(type="int", default=300),
+            purge=dict(type="bool", default=False),
+            remove_crds=dict(type="bool", default=False),
+        ),
+        required_if=[("state", "present", ("operator", "version"))],
+        supports_check_mode=True,
+    )
+    if KUBERNETES_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    if YAML_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    run_module(module)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Fixtures shared by the lab integration tests.
+
+`lab` brings the lab up once per session (``lab/lab.py up`` is idempotent) and describes it;
+`playbook` runs ansible-playbook against it and sums the recap; `kube` reads objects back from
+its API server. Set MESHOPS_LAB_NAME to use a lab of another name (parallel work), and
+MESHOPS_LAB_TEARDOWN=1 to take the lab down at the end of the session.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                   r"\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
+
+
+@dataclass
+class LabInfo:
+    name: str
+    kubeconfig: str
+    inventory: str
+    mirror_url: str
+    state: str
+    versions: dict
+    ports: dict
+    kubectl: str
+    istioctl: str
+    istioctl_previous: str
+    output_dir: str
+
+
+@dataclass
+class PlaybookResult:
+    rc: int
+    output: str
+    hosts: dict = field(default_factory=dict)
+
+    def _sum(self, key):
+        return sum(h[key] for h in self.hosts.values())
+
+    @property
+    def changed(self):
+        return self._sum("changed")
+
+    @property
+    def failed(self):
+        return self._sum("failed") + self._sum("unreachable")
+
+    @property
+    def ok(self):
+        return self._sum("ok")
+
+    @property
+    def skipped(self):
+        return self._sum("skipped")
+
+    def tail(self, lines=80):
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def parse_recap(output):
+    hosts = {}
+    for match in RECAP.finditer(output):
+        keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+        hosts[match.group(1)] = dict(zip(keys, (int(g) for g in match.groups()[1:])))
+    return hosts
+
+
+@pytest.fixture(scope="session")
+def lab():
+    name = os.environ.get("MESHOPS_LAB_NAME", "meshops")
+    subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "up", "--name", name], check=True)
+    sys.path.insert(0, os.path.join(ROOT, "lab"))
+    import build  # pylint: disable=import-outside-toplevel
+
+    specs = build.pieces(build.load_versions())
+    with open(os.path.join(build.cache_root(), "labs", name, "lab.json"), encoding="utf-8") as handle:
+        info = json.load(handle)
+    yield LabInfo(
+        name=name, kubeconfig=info["kubeconfig"], inventory=info["inventory"],
+        mirror_url=info["mirror_url"], state=info["state"], versions=info["versions"],
+        ports=info["ports"],
+        kubectl=os.path.join(build.path_of("kubernetes", specs["kubernetes"]), "kubectl"),
+        istioctl=os.path.join(build.path_of("istio", specs["istio"]), "istioctl"),
+        istioctl_previous=os.path.join(build.path_of("istio-previous", specs["istio-previous"]), "istioctl"),
+        output_dir=os.path.join(info["state"], "out"),
+    )
+    if os.environ.get("MESHOPS_LAB_TEARDOWN") == "1":
+        subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "down", "--name", name], check=False)
+
+
+@pytest.fixture(scope="session")
+def playbook(lab):
+    """run(path, extra_vars=None, check=False, diff=False, tags=None, inventory=None) -> PlaybookResult"""
+
+    def run(path, extra_vars=None, check=False, diff=False, tags=None, skip_tags=None, inventory=None,
+            env=None, timeout=1800):
+        cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory or lab.inventory,
+               os.path.join(ROOT, path) if not os.path.isabs(path) else path]
+        tmp = None
+        if extra_vars:
+            tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # pylint: disable=consider-using-with
+            json.dump(extra_vars, tmp)
+            tmp.close()
+            cmd += ["-e", "@" + tmp.name]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if tags:
+            cmd += ["--tags", tags]
+        if skip_tags:
+            cmd += ["--skip-tags", skip_tags]
+        run_env = dict(os.environ)
+        run_env.update({"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+                        "ANSIBLE_FORCE_COLOR": "0", "PATH": BIN + os.pathsep + run_env.get("PATH", "")})
+        run_env.update(env or {})
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=run_env, text=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        finally:
+            if tmp:
+                os.unlink(tmp.name)
+        return PlaybookResult(rc=proc.returncode, output=proc.stdout, hosts=parse_recap(proc.stdout))
+
+    return run
+
+
+class Kube:
+    """Thin reader over the kubernetes dynamic client."""
+
+    def __init__(self, kubeconfig):
+        from kubernetes import config, dynamic  # pylint: disable=import-outside-toplevel
+        from kubernetes.client import Configuration, api_client  # pylint: disable=import-outside-toplevel
+
+        cfg = Configuration()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg, persist_config=False)
+        self.client = dynamic.DynamicClient(api_client.ApiClient(configuration=cfg))
+
+    def resource(self, api_version, kind):
+        return self.client.resources.get(api_version=api_version, kind=kind)
+
+    def get(self, api_version, kind, name, namespace=None):
+        from kubernetes.dynamic.exceptions import NotFoundError  # pylint: disable=import-outside-toplevel
+
+        try:
+            return self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        res = self.resource(api_version, kind).get(namespace=namespace, label_selector=label_selector)
+        return [item.to_dict() for item in res.items]
+
+
+@pytest.fixture(scope="session")
+def kube(lab):
+    return Kube(lab.kubeconfig)

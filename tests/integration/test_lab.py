@@ -1,0 +1,270 @@
+"""The lab itself: a real API server, real istioctl, a real istiod answering webhooks.
+
+These tests use a lab of their own ("labcheck") because they take it down and kill its
+processes; the rest of the suite shares the session lab.
+"""
+
+import ipaddress
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
+NAME = "labcheck"
+
+sys.path.insert(0, os.path.join(ROOT, "lab"))
+import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def lab_cmd(*args, check=True):
+    return subprocess.run(LAB + list(args) + ["--name", NAME], text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, check=check)
+
+
+class SocketWatch(threading.Thread):
+    """Samples the TCP sockets of every lab process until stopped."""
+
+    def __init__(self, lab):
+        super().__init__(daemon=True)
+        self.lab = lab
+        self.samples = 0
+        self.peers = set()
+        self.listeners = set()
+        self.stop = threading.Event()
+
+    def pids(self):
+        return {pid for _name, pid, alive in labmod.lab_processes(self.lab) if alive}
+
+    def run(self):
+        while not self.stop.is_set():
+            pids = self.pids()
+            out = subprocess.run(["ss", "-tanpH"], text=True, stdout=subprocess.PIPE, check=False).stdout
+            for line in out.splitlines():
+                found = [int(p) for p in re.findall(r"pid=(\d+)", line)]
+                if not pids.intersection(found):
+                    continue
+                cols = line.split()
+                state, local, peer = cols[0], cols[3], cols[4]
+                if state == "LISTEN":
+                    self.listeners.add(local.rsplit(":", 1)[0])
+                else:
+                    self.peers.add(peer.rsplit(":", 1)[0])
+            self.samples += 1
+            time.sleep(0.3)
+
+
+def is_loopback(addr):
+    addr = addr.strip("[]")
+    if addr.startswith("::ffff:"):
+        addr = addr[len("::ffff:"):]
+    if addr in ("*", "0.0.0.0", "::"):
+        return False
+    return ipaddress.ip_address(addr.split("%")[0]).is_loopback
+
+
+@pytest.fixture(scope="module")
+def own_lab():
+    lab_cmd("down", check=False)
+    res = lab_cmd("up")
+    assert res.returncode == 0, res.stdout
+    lab = labmod.Lab(NAME)
+    yield lab
+    if os.environ.get("MESHOPS_LAB_KEEP") != "1":
+        lab_cmd("down", check=False)
+
+
+def kubectl(lab, *args, stdin=None, check=True):
+    res = lab.kubectl_run(list(args), check=False, stdin=stdin)
+    if check:
+        assert res.returncode == 0, res.stderr + res.stdout
+    return res
+
+
+def istioctl(lab):
+    return os.path.join(labmod.build.path_of("istio", lab.specs["istio"]), "istioctl")
+
+
+@pytest.fixture(scope="module")
+def installed(own_lab):
+    """istioctl install of the demo profile, with the lab's webhook URLs, while sockets are watched."""
+    lab = own_lab
+    port = lab.load_info()["ports"]["istiod_https"]
+    watch = SocketWatch(lab)
+    watch.start()
+    res = subprocess.run([istioctl(lab), "install", "--kubeconfig", lab.kubeconfig, "-y",
+                          "--set", "profile=demo",
+                          "--set", "values.istiodRemote.injectionURL=https://localhost:%d/inject" % port,
+                          "--set", "values.base.validationURL=https://localhost:%d/validate" % port],
+                         text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, check=False)
+    assert res.returncode == 0, res.stdout
+    # istiod (started by the supervisor) patches the CA bundle into the injector webhook.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        bundle = kubectl(lab, "get", "mutatingwebhookconfiguration", "istio-sidecar-injector", "-o",
+                         "jsonpath={.webhooks[0].clientConfig.caBundle}", check=False).stdout
+        if bundle:
+            break
+        time.sleep(1)
+    yield {"output": res.stdout, "watch": watch}
+    watch.stop.set()
+
+
+def test_install_reports_completion(installed):
+    assert "Installation complete" in installed["output"]
+
+
+@pytest.mark.parametrize("name", ["istiod", "istio-ingressgateway", "istio-egressgateway"])
+def test_control_plane_deployments_available(own_lab, installed, name):
+    status = kubectl(own_lab, "get", "deployment", "-n", "istio-system", name, "-o",
+                     "jsonpath={.status.conditions[?(@.type=='Available')].status}").stdout
+    assert status == "True"
+
+
+def test_pod_in_labelled_namespace_gets_istio_proxy(own_lab, installed):
+    lab = own_lab
+    kubectl(lab, "create", "namespace", "injected", check=False)
+    kubectl(lab, "label", "namespace", "injected", "istio-injection=enabled", "--overwrite")
+    kubectl(lab, "apply", "-n", "injected", "-f", "-", stdin="""
+apiVersion: v1
+kind: Pod
+metadata: {name: app, labels: {app: app}}
+spec:
+  containers:
+  - {name: app, image: docker.io/library/busybox:1.36, command: [sleep, "3600"]}
+""")
+    containers = json.loads(kubectl(lab, "get", "pod", "-n", "injected", "app", "-o", "json").stdout)
+    names = [c["name"] for c in containers["spec"]["containers"]] + \
+            [c["name"] for c in containers["spec"].get("initContainers", [])]
+    assert "istio-proxy" in names, names
+    annotations = containers["metadata"].get("annotations", {})
+    assert annotations.get("sidecar.istio.io/status"), annotations
+
+
+def test_pod_in_plain_namespace_is_not_injected(own_lab, installed):
+    lab = own_lab
+    kubectl(lab, "create", "namespace", "plain", check=False)
+    kubectl(lab, "apply", "-n", "plain", "-f", "-", stdin="""
+apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  containers:
+  - {name: app, image: docker.io/library/busybox:1.36}
+""")
+    pod = json.loads(kubectl(lab, "get", "pod", "-n", "plain", "app", "-o", "json").stdout)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
+
+
+VS_UNKNOWN_FIELD = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad-field, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews}
+      wieght: 100
+"""
+
+VS_WEIGHT_OVER_100 = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad-weight, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 150
+    - destination: {host: reviews, subset: v2}
+      weight: -50
+"""
+
+
+def test_virtualservice_with_unknown_field_is_refused(own_lab, installed):
+    res = kubectl(own_lab, "apply", "--validate=false", "-f", "-", stdin=VS_UNKNOWN_FIELD, check=False)
+    assert res.returncode != 0
+    assert "wieght" in res.stderr, res.stderr
+
+
+def test_virtualservice_with_weight_over_100_is_refused_by_istiod(own_lab, installed):
+    res = kubectl(own_lab, "apply", "-f", "-", stdin=VS_WEIGHT_OVER_100, check=False)
+    assert res.returncode != 0
+    # the refusal comes from istiod's validation webhook, through the API server, to the user
+    assert "validation.istio.io" in res.stderr or "admission webhook" in res.stderr, res.stderr
+    assert "weight" in res.stderr.lower(), res.stderr
+
+
+def test_peerauthentication_bad_mode_rejected_by_crd_schema(own_lab, installed):
+    res = kubectl(own_lab, "apply", "-f", "-", check=False, stdin="""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: bad-mode, namespace: default}
+spec:
+  mtls: {mode: STRICt}
+""")
+    assert res.returncode != 0
+    assert "STRICt" in res.stderr and "Unsupported value" in res.stderr, res.stderr
+
+
+def test_no_lab_process_talks_outside_loopback(installed):
+    watch = installed["watch"]
+    watch.stop.set()
+    watch.join(5)
+    assert watch.samples > 3
+    assert watch.peers, "no connections seen: the watch saw nothing"
+    outside = sorted(p for p in watch.peers if not is_loopback(p))
+    assert not outside, "lab processes talked to %s" % outside
+    wide = sorted(l for l in watch.listeners if not is_loopback(l))
+    assert not wide, "lab processes listen on %s" % wide
+
+
+def test_killed_istiod_is_reported_and_restored(own_lab, installed):
+    lab = own_lab
+    pid = labmod.read_pid(os.path.join(lab.state, "istiod.pid"))
+    assert labmod.pid_alive(pid)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and lab_cmd("status", check=False).returncode == 0:
+        time.sleep(1)
+    status = lab_cmd("status", check=False)
+    assert status.returncode == 1 and "DOWN" in status.stdout, status.stdout
+    assert lab_cmd("up").returncode == 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and lab_cmd("status", check=False).returncode != 0:
+        time.sleep(1)
+    status = lab_cmd("status", check=False)
+    assert status.returncode == 0, status.stdout
+
+
+def test_killed_apiserver_is_reported_and_restored(own_lab, installed):
+    lab = own_lab
+    pid_file = os.path.join(lab.kwok_workdir, "clusters", lab.cluster, "pids", "kube-apiserver.pid")
+    os.kill(labmod.read_pid(pid_file), signal.SIGKILL)
+    time.sleep(1)
+    status = lab_cmd("status", check=False)
+    assert status.returncode == 1 and "kube-apiserver" in status.stdout and "DOWN" in status.stdout, status.stdout
+    assert lab_cmd("up").returncode == 0
+    assert kubectl(lab, "get", "deployment", "-n", "istio-system", "istiod", "-o", "name").stdout.strip()
+
+
+def test_down_then_up_gives_a_fresh_cluster(own_lab, installed):
+    lab = own_lab
+    down = lab_cmd("down", check=False)
+    assert down.returncode == 0, down.stdout
+    assert "no lab process running" in down.stdout
+    assert not [p for p in labmod.lab_processes(lab) if p[2]]
+    assert lab_cmd("up").returncode == 0
+    res = kubectl(lab, "get", "namespace", "injected", check=False)
+    assert res.returncode != 0 and "NotFound" in res.stderr
+    nodes = kubectl(lab, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+    assert sorted(nodes) == ["k3s-s", "k3s-w1", "k3s-w2"]
