@@ -8,7 +8,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 LAB := python lab/lab.py
 
 .PHONY: demo test venv lint sanity unit integration molecule lab-build lab-up lab-down \
-        lab-status bench collection clean
+        lab-status bench collection clean drift drift-correct
 
 ## run: build the lab if needed, bring it up, run site.yml against it
 demo: venv lab-build lab-up
@@ -53,6 +53,16 @@ molecule: venv lab-build
 
 integration: venv lab-build
 	pytest tests/integration
+
+## drift: what a run of site.yml would change (nothing is changed); drift-correct: change it
+INVENTORY ?= inventories/lab
+drift: venv
+	ANSIBLE_CALLBACKS_ENABLED=meshops.istio.drift_report \
+	  ansible-playbook site.yml -i $(INVENTORY) --check --diff
+
+drift-correct: venv
+	ANSIBLE_CALLBACKS_ENABLED=meshops.istio.drift_report \
+	  ansible-playbook site.yml -i $(INVENTORY) --diff
 
 bench: venv lab-build
 	python benchmarks/traffic_apply.py

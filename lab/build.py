@@ -102,16 +102,16 @@ def pieces(v):
             "x": ["-X", "sigs.k8s.io/kwok/pkg/consts.Version=%s" % v["KWOK_VERSION"]],
         },
     }
-    for key, ver_key, pseudo_key in (("istio", "ISTIO_VERSION", "ISTIO_PSEUDO"),
-                                     ("istio-previous", "ISTIO_PREVIOUS_VERSION",
-                                      "ISTIO_PREVIOUS_PSEUDO")):
-        iver, pseudo = v[ver_key], v[pseudo_key]
+    for key, prefix in (("istio", "ISTIO_"), ("istio-previous", "ISTIO_PREVIOUS_")):
+        iver, pseudo = v[prefix + "VERSION"], v[prefix + "PSEUDO"]
+        replaces = ["replace %s => %s %s" % (mv.split("@")[0], mv.split("@")[0], mv.split("@")[1])
+                    for mv in v.get(prefix + "REPLACE", "").split()]
         pkg = "istio.io/istio/pkg/version"
         result[key] = {
             "version": iver, "dir": "istio", "binaries": ["istioctl", "pilot-discovery"],
             "packages": ["istio.io/istio/istioctl/cmd/istioctl",
                          "istio.io/istio/pilot/cmd/pilot-discovery"],
-            "mod": ["require istio.io/istio %s" % pseudo],
+            "mod": ["require istio.io/istio %s" % pseudo] + replaces,
             "x": ["-X", "%s.buildVersion=%s" % (pkg, iver), "-X", "%s.buildTag=%s" % (pkg, iver),
                   "-X", "%s.buildHub=docker.io/istio" % pkg, "-X", "%s.buildStatus=Clean" % pkg,
                   "-X", "%s.buildGitRevision=%s" % (pkg, pseudo.rsplit("-", 1)[-1])],

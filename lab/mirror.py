@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The lab's Istio release mirror: build release-shaped archives and serve them on loopback.
 
 A release archive looks like the ones Istio publishes::

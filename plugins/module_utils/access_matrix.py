@@ -815,3 +815,376 @@ def diff_matrices(before, after):
                             "path": cell.get("path"), "before": was, "after": now,
                             "text": "%s -> %s: %s => %s" % (cell["source"], _column(cell), was, now)})
     return changes
+
+
+# --------------------------------------------------------------------------- gates and lockout guards
+# Each check compares the cluster as it is (``before``) with the cluster as it would be once the
+# proposed objects are applied (``after``) and returns
+#   {"name", "passed", "checked", "refusals": [text], "notes": [text]}.
+# A refusal is a path that works before and breaks after; a path already broken before is a note.
+OK_DECISIONS = (ALLOW, CUSTOM)
+
+
+def _check_result(name, checked, refusals, notes=None):
+    return {"name": name, "passed": not refusals, "checked": checked, "refusals": refusals, "notes": list(notes or [])}
+
+
+def _workload_in(idx, workload):
+    """The same workload looked up in another index (pods do not change between before and after)."""
+    for wl in idx["workloads"]:
+        if wl["id"] == workload["id"]:
+            return wl
+    return workload
+
+
+def _compare(name, probes, before, after, ok=lambda d: d in OK_DECISIONS):
+    """probes: [(label, source, dest_workload, port, protocol, request)]."""
+    refusals, notes = [], []
+    for label, source, dest, port, protocol, request in probes:
+        now = evaluate(before, source, _workload_in(before, dest), port, protocol, request)
+        then = evaluate(after, source, _workload_in(after, dest), port, protocol, request)
+        if ok(then["decision"]):
+            continue
+        text = "%s: %s (%s)" % (label, then["decision"], then["reason"])
+        if ok(now["decision"]):
+            refusals.append(text)
+        else:
+            notes.append("already broken before this change: " + text)
+    return _check_result(name, len(probes), refusals, notes)
+
+
+def service_destination(idx, namespace, service, port=None):
+    """destinations() entries of one Service (all ports, or the one numbered ``port``)."""
+    return [d for d in destinations(idx, [namespace]) if d["service"] == service and (port is None or d["port"] == int(port))]
+
+
+def _backend_probes(label, source, dest, request):
+    out = []
+    for backend in dest["backends"]:
+        target = resolve_target_port(dest["service_port"], backend["pod"])
+        if target is not None:
+            out.append(("%s [%s:%s]" % (label, backend["id"], target), source, backend, target, dest["protocol"],
+                        _request_for(request, dest)))
+    return out
+
+
+def non_mesh_callers(idx, clients=None, exclude_namespaces=(), scope_namespaces=None):
+    """Workloads without a sidecar that count as callers for the STRICT gate.
+
+    With ``clients`` ([{namespace, name} or {namespace, labels}]), exactly those (a client that is
+    gone is no caller). Otherwise every workload with a pod lacking istio-proxy, outside
+    ``exclude_namespaces`` and the Kubernetes system namespaces.
+    """
+    if clients:
+        out = []
+        for client in clients:
+            for wl in find_workload(idx, client.get("namespace") or "", client.get("name"), client.get("labels")):
+                if (not wl["sidecar"]) and wl not in out:
+                    out.append(wl)
+        return out
+    skip = set(exclude_namespaces or ()) | set(SYSTEM_NAMESPACES)
+    return [wl for wl in idx["workloads"] if not wl["sidecar"] and wl["namespace"] not in skip]
+
+
+def strict_gate(before, after, clients=None, exclude_namespaces=(), requests=None, namespaces=None):
+    """Refuse while a non-mesh caller that reaches a destination now would be reset after."""
+    probes = []
+    callers = non_mesh_callers(before, clients, exclude_namespaces)
+    wanted = _namespace_filter(namespaces, SYSTEM_NAMESPACES)
+    for dest in destinations(after, [ns for ns in sorted(set(w["namespace"] for w in after["workloads"])) if wanted(ns)]):
+        reqs = (requests or DEFAULT_REQUESTS) if dest["protocol"] == "http" else [{}]
+        for caller in callers:
+            for req in reqs[:1]:
+                probes.extend(_backend_probes("%s -> %s" % (caller["id"], dest["id"]), caller, dest, req))
+    result = _compare("strict_gate", probes, before, after, ok=lambda d: d != RESET)
+    result["callers"] = [c["id"] for c in callers]
+    return result
+
+
+def required_flows_gate(after, flows):
+    """Refuse while a flow that must keep working would be denied."""
+    refusals, notes, checked = [], [], 0
+    for flow in flows or []:
+        frm, to = flow.get("from") or {}, flow.get("to") or {}
+        label = flow.get("name") or "%s -> %s" % (frm.get("name") or frm.get("labels"), to.get("service"))
+        sources = find_workload(after, frm.get("namespace") or "", frm.get("name"), frm.get("labels"))
+        dests = service_destination(after, to.get("namespace") or "", to.get("service"), to.get("port"))
+        if not sources or not dests:
+            notes.append("%s: skipped, %s not found" % (label, "source workload" if not sources else "destination service"))
+            continue
+        request = {"method": flow.get("method", "GET"), "path": flow.get("path", "/")}
+        for src in sources:
+            for dest in dests:
+                for _label, source, backend, port, protocol, req in _backend_probes(label, src, dest, request):
+                    checked += 1
+                    res = evaluate(after, source, backend, port, protocol, req)
+                    if res["decision"] not in OK_DECISIONS:
+                        refusals.append("%s (%s -> %s:%s %s %s): %s (%s)" % (
+                            label, src["id"], backend["id"], port, request["method"], request["path"],
+                            res["decision"], res["reason"]))
+    return _check_result("required_flows", checked, refusals, notes)
+
+
+def _gateway_ref(vs, ref):
+    if "/" in ref:
+        return tuple(ref.split("/", 1))
+    return (meta(vs).get("namespace") or "", ref)
+
+
+def _service_from_host(idx, vs_namespace, host):
+    parts = host.split(".")
+    if len(parts) == 1:
+        return vs_namespace, parts[0]
+    if len(parts) == 2 or (len(parts) >= 4 and parts[2] == "svc"):
+        return parts[1], parts[0]
+    return None, None
+
+
+def gateway_sources(idx, gateway, root_namespace):
+    selector = (gateway.get("spec") or {}).get("selector") or {}
+    found = [wl for wl in idx["workloads"] if selector and labels_match(selector, wl["labels"])]
+    if found:
+        return found
+    return [synthetic_workload(root_namespace, "gateway-for-%s" % meta(gateway).get("name"),
+                               "istio-ingressgateway-service-account", sidecar=True, labels=selector)]
+
+
+def ingress_guard(before, after):
+    """Refuse when a gateway would lose a route's destination (VirtualServices bound to Gateways)."""
+    probes = []
+    gateways = dict(((meta(g).get("namespace") or "", meta(g).get("name")), g) for g in after["gateways"])
+    for vs in after["virtual_services"]:
+        spec = vs.get("spec") or {}
+        vs_ns = meta(vs).get("namespace") or ""
+        bound = [_gateway_ref(vs, g) for g in spec.get("gateways") or [] if g != "mesh"]
+        for gw_key in bound:
+            gateway = gateways.get(gw_key)
+            if gateway is None:
+                continue
+            sources = gateway_sources(after, gateway, after["root_namespace"])
+            routes = [(r, "http") for r in spec.get("http") or []] + [(r, "tcp") for r in (spec.get("tcp") or []) + (spec.get("tls") or [])]
+            for route, kind in routes:
+                requests = []
+                if kind == "http":
+                    for match in route.get("match") or [{}]:
+                        uri = match.get("uri") or {}
+                        path = uri.get("exact") or uri.get("prefix") or "/"
+                        method = (match.get("method") or {}).get("exact") or "GET"
+                        requests.append({"method": method, "path": path})
+                else:
+                    requests.append({})
+                for dest_entry in route.get("route") or []:
+                    dest = dest_entry.get("destination") or {}
+                    ns, svc = _service_from_host(after, vs_ns, dest.get("host") or "")
+                    if not svc:
+                        continue
+                    port = (dest.get("port") or {}).get("number")
+                    for dest_svc in service_destination(after, ns, svc, port):
+                        for source in sources:
+                            for req in requests:
+                                label = "VirtualService %s/%s via Gateway %s/%s: %s -> %s %s %s" % (
+                                    vs_ns, meta(vs).get("name"), gw_key[0], gw_key[1], source["id"], dest_svc["id"],
+                                    req.get("method") or "", req.get("path") or "")
+                                probes.extend(_backend_probes(label.rstrip(), source, dest_svc, req))
+    return _compare("ingress", probes, before, after)
+
+
+PROBE_KINDS = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def _container_port(container, port):
+    if isinstance(port, int) or str(port).isdigit():
+        return int(port)
+    for cport in container.get("ports") or []:
+        if cport.get("name") == port:
+            return int(cport.get("containerPort"))
+    return None
+
+
+def probe_guard(before, after, namespaces=None, exclude_namespaces=SYSTEM_NAMESPACES):
+    """Refuse when kubelet probes that hit an app port directly (not rewritten) would break.
+
+    Injection normally rewrites HTTP, gRPC and TCP probes to the sidecar's port 15020
+    (``sidecar.istio.io/rewriteAppHTTPProbers``); such probes are never affected. TCP probes
+    are accepted by the sidecar whatever the policy, so only HTTP and gRPC probes are checked.
+    """
+    probes = []
+    wanted = _namespace_filter(namespaces, exclude_namespaces)
+    for wl in after["workloads"]:
+        if not wl["sidecar"] or not wanted(wl["namespace"]):
+            continue
+        kubelet = synthetic_workload("", "kubelet", sidecar=False, ip=wl["host_ip"])
+        kubelet["id"] = "kubelet"
+        for container in (wl["pod"].get("spec") or {}).get("containers") or []:
+            if container.get("name") == PROXY_CONTAINER:
+                continue
+            for kind in PROBE_KINDS:
+                probe = container.get(kind) or {}
+                if probe.get("httpGet"):
+                    port = _container_port(container, probe["httpGet"].get("port"))
+                    req = {"method": "GET", "path": probe["httpGet"].get("path") or "/", "host": "%s:%s" % (wl["ip"], port)}
+                elif probe.get("grpc"):
+                    port = _container_port(container, probe["grpc"].get("port"))
+                    req = {"method": "POST", "path": "/grpc.health.v1.Health/Check"}
+                else:
+                    continue
+                if port is None or port in SIDECAR_OWN_PORTS:
+                    continue
+                label = "%s container %s %s %s :%s%s (not rewritten to the sidecar)" % (
+                    wl["id"], container.get("name"), kind, req["method"], port, req["path"])
+                probes.append((label, kubelet, wl, port, "http", req))
+    return _compare("probes", probes, before, after)
+
+
+def scrape_guard(before, after, prometheus=None, namespaces=None, exclude_namespaces=SYSTEM_NAMESPACES):
+    """Refuse when Prometheus would lose a scrape target on an application port.
+
+    Pods whose ``prometheus.io/port`` is the sidecar's merged-metrics port (15020) are scraped
+    from the sidecar itself, outside mTLS and authorization. ``prometheus`` is
+    {namespace, labels}; when no pod matches, a client without sidecar in that namespace stands in.
+    """
+    prometheus = prometheus or {"namespace": after["root_namespace"], "labels": {"app.kubernetes.io/name": "prometheus"}}
+    sources = find_workload(after, prometheus.get("namespace") or "", prometheus.get("name"), prometheus.get("labels"))
+    if not sources:
+        sources = [synthetic_workload(prometheus.get("namespace") or "", "prometheus", "prometheus", sidecar=False)]
+    probes = []
+    wanted = _namespace_filter(namespaces, exclude_namespaces)
+    for wl in after["workloads"]:
+        if not wl["sidecar"] or not wanted(wl["namespace"]):
+            continue
+        ann = meta(wl["pod"]).get("annotations") or {}
+        if str(ann.get("prometheus.io/scrape", "")).lower() != "true":
+            continue
+        port = _int_port(ann.get("prometheus.io/port"))
+        if port is None or port in SIDECAR_OWN_PORTS:
+            continue
+        path = ann.get("prometheus.io/path") or "/metrics"
+        for source in sources:
+            label = "%s scrapes %s :%s%s (metrics not merged on 15020)" % (source["id"], wl["id"], port, path)
+            probes.append((label, source, wl, port, "http", {"method": "GET", "path": path, "host": "%s:%s" % (wl["ip"], port)}))
+    return _compare("prometheus_scrape", probes, before, after)
+
+
+def _identity_fields(rule):
+    fields = set()
+    for frm in rule.get("from") or []:
+        fields.update(f for f in IDENTITY_SOURCE if (frm.get("source") or {}).get(f))
+    fields.update(c.get("key") for c in rule.get("when") or [] if c.get("key") in IDENTITY_CONDITIONS)
+    return sorted(fields)
+
+
+def _workload_ports(idx, wl):
+    ports = set()
+    for svc in idx["services"]:
+        if (meta(svc).get("namespace") or "") != wl["namespace"]:
+            continue
+        if wl not in service_backends(idx, svc):
+            continue
+        for sport in (svc.get("spec") or {}).get("ports") or []:
+            target = resolve_target_port(sport, wl["pod"])
+            if target is not None:
+                ports.add(target)
+    for container in (wl["pod"].get("spec") or {}).get("containers") or []:
+        if container.get("name") != PROXY_CONTAINER:
+            ports.update(int(p["containerPort"]) for p in container.get("ports") or [] if p.get("containerPort"))
+    return sorted(ports)
+
+
+def identity_guard(after, policies=None):
+    """Refuse rules that name principals, namespaces or service accounts where there is no mTLS.
+
+    Istio learns a caller's identity only from its mTLS certificate: on a workload without a
+    sidecar, or on a port whose PeerAuthentication is DISABLE, such rules never match.
+    ``policies`` limits the check to those (kind/namespace/name refs or objects); default all.
+    """
+    wanted = None
+    if policies is not None:
+        wanted = set((meta(p).get("namespace") or "", meta(p).get("name")) if "metadata" in p else
+                     (p.get("namespace") or "", p.get("name")) for p in policies)
+    refusals, checked = [], 0
+    for policy in after["authorization_policies"]:
+        key = (meta(policy).get("namespace") or "", meta(policy).get("name"))
+        if wanted is not None and key not in wanted:
+            continue
+        for number, rule in enumerate((policy.get("spec") or {}).get("rules") or []):
+            fields = _identity_fields(rule)
+            if not fields:
+                continue
+            rule_ports = sorted(set(_int_port(p) for t in rule.get("to") or [] for p in (t.get("operation") or {}).get("ports") or []))
+            for wl in after["workloads"]:
+                if not policy_applies(after, policy, wl):
+                    continue
+                checked += 1
+                what = "%s rules[%d] uses %s" % (ref_text(policy), number, ", ".join(fields))
+                if not wl["sidecar"]:
+                    refusals.append("%s but %s has no sidecar, so no mTLS tells who calls it" % (what, wl["id"]))
+                    continue
+                for port in (rule_ports or _workload_ports(after, wl) or [None]):
+                    mode, by = effective_mtls(after, wl, port)
+                    if mode == "DISABLE":
+                        refusals.append("%s but mTLS is DISABLE on %s port %s (%s): the rule can never match" % (
+                            what, wl["id"], port, by))
+    return _check_result("identity_mtls", checked, refusals)
+
+
+def plaintext_query(namespaces=None, workloads=None, window="10m"):
+    """PromQL for plaintext requests received by the scope over ``window``."""
+    selector = 'reporter="destination",connection_security_policy!="mutual_tls"'
+    if namespaces:
+        selector += ',destination_workload_namespace=~"%s"' % "|".join(re.escape(n) for n in sorted(namespaces))
+    if workloads:
+        selector += ',destination_workload=~"%s"' % "|".join(re.escape(w) for w in sorted(workloads))
+    return ("sum by (source_workload_namespace, source_workload, destination_workload_namespace, destination_workload) "
+            "(increase(istio_requests_total{%s}[%s])) > 0" % (selector, window))
+
+
+def plaintext_offenders(response):
+    """Offenders from a Prometheus /api/v1/query response to plaintext_query()."""
+    if not isinstance(response, dict) or response.get("status") != "success":
+        raise ValueError("Prometheus answered %r" % (response if not isinstance(response, dict) else
+                                                       response.get("error") or response.get("status")))
+    out = []
+    for sample in (response.get("data") or {}).get("result") or []:
+        metric = sample.get("metric") or {}
+        value = float((sample.get("value") or [0, "0"])[1])
+        if value <= 0:
+            continue
+        src = "%s/%s" % (metric.get("source_workload_namespace", "unknown"), metric.get("source_workload", "unknown"))
+        dst = "%s/%s" % (metric.get("destination_workload_namespace", "unknown"), metric.get("destination_workload", "unknown"))
+        out.append({"source": src, "destination": dst, "requests": value,
+                    "text": "%s -> %s: %g plaintext requests" % (src, dst, value)})
+    return sorted(out, key=lambda o: (o["source"], o["destination"]))
+
+
+def prometheus_gate(response):
+    if response is None:
+        return {"name": "prometheus_plaintext", "passed": True, "checked": 0, "refusals": [], "notes": [],
+                "skipped": "no Prometheus URL given"}
+    offenders = plaintext_offenders(response)
+    return _check_result("prometheus_plaintext", len(offenders), [o["text"] for o in offenders])
+
+
+def newly_strict(before, after):
+    """Workloads (with sidecar) that have a port STRICT after the change and not before."""
+    out = []
+    for wl in after["workloads"]:
+        if not wl["sidecar"]:
+            continue
+        was = _workload_in(before, wl)
+        for port in _workload_ports(after, wl) or [None]:
+            if effective_mtls(after, wl, port)[0] == "STRICT" and effective_mtls(before, was, port)[0] != "STRICT":
+                out.append(wl)
+                break
+    return out
+
+
+def check_summary(check):
+    """One line for a check result."""
+    if check.get("skipped"):
+        return "%s: SKIPPED (%s)" % (check["name"], check["skipped"])
+    line = "%s: %s (%d checked" % (check["name"], "PASSED" if check["passed"] else "REFUSED", check["checked"])
+    if check["refusals"]:
+        line += ", %d refused" % len(check["refusals"])
+    if check.get("notes"):
+        line += "; " + "; ".join(check["notes"])
+    return line + ")"

@@ -381,7 +381,7 @@ def read_only_rules(rules):
     for rule in rules or []:
         rule = copy.deepcopy(rule)
         resources = set(rule.get("resources") or [])
-        verbs = [v for v in rule.get("verbs") or []]
+        verbs = list(rule.get("verbs") or [])
         if resources and resources <= KIALI_CREATE_RESOURCES:
             result.append(rule)
             continue

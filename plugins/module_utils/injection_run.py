@@ -96,7 +96,7 @@ def run_module(module):
         if restarted and not module.check_mode:
             stamp = _now()
             for item in restarted:
-                kube.merge_patch("apps/v1", "Deployment", item["name"], inj.restart_patch(stamp), item["namespace"])
+                kube.merge_patch("apps/v1", "Deployment", item["name"], inj.restart_patch(stamp, revision), item["namespace"])
             _wait(module, kube, [(item["namespace"], item["name"]) for item in restarted], params["wait_timeout"])
 
     changed = bool(created or labelled or restarted)

@@ -97,16 +97,16 @@ def plan(install_dir, version, os_name, arch, base_url, pinned=None):
     if os.path.lexists(release_dir) and not os.path.isdir(release_dir):
         raise ReleaseError("%s exists and is not a directory" % release_dir)
     if not os.path.isdir(release_dir):
-        result.update(action="install", reason="%s does not exist" % release_dir)
+        result.update(operation="install", reason="%s does not exist" % release_dir)
         return result
     marker = read_marker(release_dir)
     problem = marker_problem(marker, version, os_name, arch, pinned)
     if problem is None and not os.path.isfile(result["istioctl"]):
         problem = "%s is missing" % result["istioctl"]
     if problem is None:
-        result.update(action="none", reason="%s holds a verified release" % release_dir, marker=marker)
+        result.update(operation="none", reason="%s holds a verified release" % release_dir, marker=marker)
     else:
-        result.update(action="reinstall", reason="%s is not a verified release: %s" % (release_dir, problem))
+        result.update(operation="reinstall", reason="%s is not a verified release: %s" % (release_dir, problem))
     return result
 
 
@@ -314,7 +314,7 @@ def ensure(install_dir, version, os_name, arch, base_url, fetch, pinned=None, st
     planned = plan(install_dir, version, os_name, arch, base_url, pinned)
     result = dict((key, planned[key]) for key in (
         "version", "os", "arch", "release_dir", "istioctl", "samples_dir", "manifests_dir", "url", "checksum_url"))
-    was_present = planned["action"] != "install"
+    was_present = planned["operation"] != "install"
     downloaded = False
     digest = (planned["marker"] or {}).get("sha256", "")
 
@@ -329,7 +329,7 @@ def ensure(install_dir, version, os_name, arch, base_url, fetch, pinned=None, st
         present = was_present and action == "none"
         digest = ""
     else:
-        action = planned["action"]
+        action = planned["operation"]
         if action == "none":
             present = True
             msg = planned["reason"]
@@ -347,7 +347,7 @@ def ensure(install_dir, version, os_name, arch, base_url, fetch, pinned=None, st
     result.update(
         changed=changed,
         downloaded=downloaded,
-        action=action,
+        operation=action,
         present=present,
         sha256=digest if present else "",
         installed_versions=installed_versions(planned["install_dir"]),

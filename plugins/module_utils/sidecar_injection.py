@@ -19,6 +19,10 @@ STATUS_ANNOTATION = "sidecar.istio.io/status"
 INJECT_OPT_OUT = "sidecar.istio.io/inject"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
+# Set on the pod template when this collection restarts a Deployment: the revision it restarted for.
+# A sidecar whose status names another revision triggers a restart only while this differs, so
+# an injector that reports a different revision name cannot cause a restart on every run.
+RESTARTED_FOR = "meshops.istio/restarted-for-revision"
 CONFLICT_POLICIES = ("fail", "replace")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -136,7 +140,8 @@ def restart_reason(deployment, replicasets, pods, revision=""):
         if not pod_has_proxy(pod):
             return "pod %s has no %s container" % (name, PROXY_CONTAINER)
         injected = pod_revision(pod)
-        if injected is not None and injected != want_revision:
+        restarted_for = ((_template(deployment).get("metadata") or {}).get("annotations") or {}).get(RESTARTED_FOR)
+        if injected is not None and injected != want_revision and restarted_for != want_revision:
             return "pod %s has a sidecar from revision %s, not %s" % (name, injected, want_revision)
     return None
 
@@ -151,9 +156,11 @@ def deployments_to_restart(deployments, replicasets, pods, revision=""):
     return found
 
 
-def restart_patch(timestamp):
-    """What `kubectl rollout restart` does: stamp the pod template with the restart time."""
-    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timestamp}}}}}
+def restart_patch(timestamp, revision=""):
+    """What `kubectl rollout restart` does (stamp the pod template with the restart time), plus
+    the revision the restart is for."""
+    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timestamp,
+                                                               RESTARTED_FOR: revision or "default"}}}}}
 
 
 def rollout_done(deployment):

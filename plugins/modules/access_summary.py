@@ -24,7 +24,7 @@ description:
   - Returns the summary as data, as JSON text and as a Markdown table, all from the same data.
   - Pure computation; never talks to a cluster and never changes anything.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 options:
   nodes:
     description: Nodes read from the cluster.
@@ -45,7 +45,7 @@ options:
     elements: dict
     default: []
   versions:
-    description: Further versions to report, for example C({istioctl: 1.31.0}); empty values are left out.
+    description: "Further versions to report, for example C({istioctl: 1.31.0}); empty values are left out."
     type: dict
     default: {}
   node_address:

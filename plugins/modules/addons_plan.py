@@ -27,7 +27,7 @@ description:
     uses so that a configuration change rolls it.
   - Reads local files only and never talks to a cluster; it never changes anything.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 options:
   samples_dir:
     description:
@@ -42,7 +42,7 @@ options:
     required: true
   exposure:
     description:
-      - Per addon, how its UI Service is exposed, for example C({kiali: {type: NodePort, node_port: 32001}}).
+      - "Per addon, how its UI Service is exposed, for example C({kiali: {type: NodePort, node_port: 32001}})."
       - C(type) is one of C(ClusterIP), C(NodePort), C(LoadBalancer); C(node_port) is optional.
       - Addons not named here get C(ClusterIP).
     type: dict

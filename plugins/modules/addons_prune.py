@@ -20,7 +20,7 @@ description:
   - Kinds the server does not serve (a CRD already gone) are skipped.
   - In check mode the objects are listed and reported as RV(removed) but not deleted.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 options:
   kubeconfig:
     description: Path to the kubeconfig.

@@ -15,8 +15,8 @@ description:
   - Renders the manifests of an IstioOperator with C(istioctl manifest generate) (read-only), compares
     them with the live objects through a server-side dry-run apply, and runs C(istioctl install) only when
     an object is missing, differs, or should be pruned.
-  - The comparison ignores what the API server and istiod write themselves: status, server bookkeeping,
-    every webhook C(caBundle) and the validating webhook's C(failurePolicy).
+  - The comparison ignores what the API server and istiod write themselves (status, server bookkeeping,
+    every webhook C(caBundle) and the validating webhook's C(failurePolicy)).
   - Refuses to move a revision's control plane by more than one minor release, naming both versions.
   - With I(state=absent) runs C(istioctl uninstall) for the revision (or C(--purge)) only when objects of
     that revision exist, and removes Istio's CRDs only when I(remove_crds=true).

@@ -120,7 +120,7 @@ downloaded:
   description: Whether the archive was downloaded during this run. Always false in check mode.
   returned: always
   type: bool
-action:
+operation:
   description: What was (or in check mode would be) done, C(none), C(install), C(reinstall) or C(remove).
   returned: always
   type: str

@@ -18,7 +18,7 @@ description:
   - Returns the sum of the values of the result vector as RV(value).
   - Read-only; runs in check mode too.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 options:
   kubeconfig:
     description: Path to the kubeconfig.
@@ -100,8 +100,8 @@ def main():
     if KUBERNETES_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     params = module.params
-    path = "/api/v1/namespaces/%s/services/%s:%d/proxy/api/v1/query" % (params["namespace"], params["service"],
-                                                                       params["port"])
+    path = "/api/v1/namespaces/%s/services/%s:%d/proxy/api/v1/query" % (
+        params["namespace"], params["service"], params["port"])
     try:
         cfg = Configuration()
         kube_config.load_kube_config(config_file=params["kubeconfig"], context=params["context"] or None,

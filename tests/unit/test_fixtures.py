@@ -206,9 +206,9 @@ def test_workloads_are_consistent(rel):
                 rel, doc["metadata"]["name"])
         if doc["kind"] == "Service" and doc["spec"].get("selector"):
             selector = doc["spec"]["selector"]
-            assert any(selector.items() <= labels.items() for _, labels, _ in pods), \
+            assert any(selector.items() <= labels.items() for pod in pods for labels in [pod[1]]), \
                 "%s: Service %s selects no pod in the file" % (rel, doc["metadata"]["name"])
-    for name, _, spec in pods:
+    for name, spec in [(pod[0], pod[2]) for pod in pods]:
         if spec.get("serviceAccountName"):
             assert spec["serviceAccountName"] in accounts, "%s: %s uses a missing ServiceAccount" % (rel, name)
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -320,10 +320,10 @@ VS_FILES = sorted(os.path.relpath(p, SAMPLES) for p in glob.glob(os.path.join(NE
 def test_virtual_services_route_to_known_subsets(rel):
     for vs in by_kind(sample(rel), "VirtualService").values():
         assert vs["spec"]["hosts"] == [vs["metadata"]["name"]]
-        for _, dests in _routes(vs):
-            for host, subset, _ in dests:
+        for dests in [route[1] for route in _routes(vs)]:
+            for host, subset in [d[:2] for d in dests]:
                 assert host in BOOKINFO_SUBSETS and subset in BOOKINFO_SUBSETS[host], (rel, host, subset)
-            weights = [w for _, _, w in dests]
+            weights = [d[2] for d in dests]
             if len(dests) > 1:
                 assert sum(weights) == 100, (rel, weights)
             else:
@@ -453,9 +453,9 @@ def test_kiali_crd_race():
     assert schema["type"] == "object"
     assert schema["properties"]["spec"]["x-kubernetes-preserve-unknown-fields"] is True
     assert not _schema_is_structural(schema, "openAPIV3Schema")
-    dashboards = [(i, d) for i, d in enumerate(docs) if d["kind"] == "MonitoringDashboard"]
+    dashboards = [d for d in docs if d["kind"] == "MonitoringDashboard"]
     assert len(dashboards) >= 2
-    for _, dashboard in dashboards:
+    for dashboard in dashboards:
         assert dashboard["apiVersion"] == "%s/%s" % (spec["group"], version["name"])
         assert dashboard["metadata"]["namespace"] == "istio-system"
         assert dashboard["spec"]["items"]

@@ -124,7 +124,7 @@ def test_tampered_istioctl_changes_digest(tmp_path, istioctl):
     assert second["rebuilt"] is True
     assert second["sha256"] != first["sha256"]
     assert _sha256(second["path"]) == second["sha256"]
-    _, contents = _members(second["path"])
+    contents = _members(second["path"])[1]
     assert contents["istio-%s/bin/istioctl" % VERSION].endswith(b"tampered")
 
 
@@ -143,7 +143,7 @@ def test_added_sample_file_changes_digest(tmp_path, istioctl, samples):
     (samples / "curl" / "extra.yaml").write_text("---\n{}\n", encoding="utf-8")
     second = mirror.build_release(VERSION, str(istioctl), root, samples_dir=str(samples))
     assert second["sha256"] != first["sha256"]
-    members, _ = _members(second["path"])
+    members = _members(second["path"])[0]
     assert "istio-%s/samples/curl/extra.yaml" % VERSION in members
 
 
@@ -165,7 +165,7 @@ def test_versions_and_targets_have_their_own_archives(tmp_path, istioctl):
     assert prev["path"].endswith("/1.30.4/istio-1.30.4-linux-amd64.tar.gz")
     assert arm["path"].endswith("/%s/istio-%s-linux-arm64.tar.gz" % (VERSION, VERSION))
     assert len({cur["sha256"], prev["sha256"], arm["sha256"]}) == 3
-    _, contents = _members(prev["path"])
+    contents = _members(prev["path"])[1]
     assert yaml.safe_load(contents["istio-1.30.4/manifest.yaml"])["version"] == "1.30.4"
 
 
@@ -213,10 +213,10 @@ def test_lab_istio_releases_lists_current_and_previous():
     with open(os.path.join(ROOT, "lab", "versions.env"), encoding="utf-8") as handle:
         for line in handle:
             if "=" in line and not line.startswith("#"):
-                key, _, value = line.strip().partition("=")
+                key, value = line.strip().split("=", 1)
                 versions[key] = value
     releases = mirror.lab_istio_releases()
-    assert sorted(v for v, _ in releases) == sorted([versions["ISTIO_VERSION"],
+    assert sorted(r[0] for r in releases) == sorted([versions["ISTIO_VERSION"],
                                                      versions["ISTIO_PREVIOUS_VERSION"]])
     for version, path in releases:
         assert path.endswith(os.sep + "istioctl") and version in path
@@ -246,7 +246,7 @@ def _get(url, method="GET"):
 
 
 def test_serve_archive_and_checksum(served):
-    server, release, _ = served
+    server, release = served[:2]
     assert server.url.startswith("http://127.0.0.1:") and server.server_address[1] > 0
     status, body = _get(server.url + release["url_path"])
     assert status == 200
@@ -267,8 +267,8 @@ def test_serve_archive_and_checksum(served):
     "/../../etc/passwd",
 ])
 def test_serve_404(served, path):
-    server, _, _ = served
-    status, _ = _get(server.url + path)
+    server = served[0]
+    status = _get(server.url + path)[0]
     assert status == 404
 
 
@@ -336,7 +336,7 @@ def test_cli_serve_port_file(tmp_path, istioctl):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # The server writes the port file once it is bound; wait for it (or for the process to die).
-        for _ in range(600):
+        for dummy in range(600):  # pylint: disable=unused-variable
             if port_file.exists() or proc.poll() is not None:
                 break
             time.sleep(0.05)

@@ -85,7 +85,7 @@ def test_install_downloads_verifies_and_unpacks(root, mirror):
     url = mirror.publish(V, archive)
     result = run(root, mirror)
     release_dir = root / ("istio-%s" % V)
-    assert result["changed"] and result["downloaded"] and result["action"] == "install" and result["present"]
+    assert result["changed"] and result["downloaded"] and result["operation"] == "install" and result["present"]
     assert result["release_dir"] == str(release_dir)
     assert result["istioctl"] == str(release_dir / "bin" / "istioctl")
     assert result["samples_dir"] == str(release_dir / "samples")
@@ -108,7 +108,7 @@ def test_second_run_makes_no_network_access(root, mirror):
     before = tree(root)
     second = run(root, mirror)
     assert mirror.calls == []
-    assert not second["changed"] and not second["downloaded"] and second["action"] == "none"
+    assert not second["changed"] and not second["downloaded"] and second["operation"] == "none"
     assert second["sha256"] == first["sha256"]
     assert tree(root) == before
 
@@ -116,7 +116,7 @@ def test_second_run_makes_no_network_access(root, mirror):
 def test_check_mode_reports_and_touches_nothing(root, mirror):
     url = mirror.publish(V, build_release(V))
     result = run(root, mirror, check_mode=True, diff=True)
-    assert result["changed"] and result["action"] == "install"
+    assert result["changed"] and result["operation"] == "install"
     assert not result["downloaded"] and not result["present"] and result["sha256"] == ""
     assert result["msg"].startswith("would download %s" % url)
     assert result["diff"]["before"].endswith(": absent\n")
@@ -173,7 +173,7 @@ def test_a_new_pin_on_an_installed_release_downloads_again(root, mirror):
     run(root, mirror)
     mirror.calls[:] = []
     check = run(root, mirror, pinned="cd" * 32, check_mode=True)
-    assert check["action"] == "reinstall" and check["changed"] and mirror.calls == []
+    assert check["operation"] == "reinstall" and check["changed"] and mirror.calls == []
     assert "is pinned" in check["msg"]
     before = tree(root)
     with pytest.raises(ReleaseError, match="the pinned digest"):
@@ -235,11 +235,11 @@ def test_unverified_directory_is_replaced(root, mirror):
     (stale / "bin" / "istioctl").write_text("#!/bin/sh\nexit 1\n")
     (stale / "leftover").write_text("old")
     planned = plan(str(root), V, "linux", "amd64", BASE)
-    assert planned["action"] == "reinstall" and "no valid .meshops-release.json marker" in planned["reason"]
+    assert planned["operation"] == "reinstall" and "no valid .meshops-release.json marker" in planned["reason"]
     check = run(root, mirror, check_mode=True)
     assert check["changed"] and check["present"] and (stale / "leftover").exists()
     result = run(root, mirror)
-    assert result["action"] == "reinstall" and result["downloaded"]
+    assert result["operation"] == "reinstall" and result["downloaded"]
     assert not (stale / "leftover").exists() and (stale / ".meshops-release.json").is_file()
     assert sorted(os.listdir(str(root))) == ["istio-1.31.0"]
 
@@ -248,7 +248,7 @@ def test_marker_without_binary_is_reinstalled(root, mirror):
     mirror.publish(V, build_release(V))
     result = run(root, mirror)
     os.remove(result["istioctl"])
-    assert plan(str(root), V, "linux", "amd64", BASE)["action"] == "reinstall"
+    assert plan(str(root), V, "linux", "amd64", BASE)["operation"] == "reinstall"
     assert run(root, mirror)["downloaded"]
 
 
@@ -305,9 +305,9 @@ def test_absent_removes_only_that_version(root, mirror):
     run(root, mirror, version="1.30.4")
     run(root, mirror)
     check = run(root, mirror, version="1.30.4", state="absent", check_mode=True)
-    assert check["changed"] and check["action"] == "remove" and (root / "istio-1.30.4").is_dir()
+    assert check["changed"] and check["operation"] == "remove" and (root / "istio-1.30.4").is_dir()
     removed = run(root, mirror, version="1.30.4", state="absent")
     assert removed["changed"] and not removed["present"] and removed["installed_versions"] == [V]
     assert sorted(os.listdir(str(root))) == ["istio-1.31.0"]
     again = run(root, mirror, version="1.30.4", state="absent")
-    assert not again["changed"] and again["action"] == "none"
+    assert not again["changed"] and again["operation"] == "none"

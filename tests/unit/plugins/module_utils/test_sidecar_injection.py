@@ -138,7 +138,21 @@ def test_deployment_without_pods_is_not_restarted():
 
 def test_restart_patch():
     assert inj.restart_patch("2026-01-01T00:00:00Z") == {
-        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}}}}}
+        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z",
+                                                           "meshops.istio/restarted-for-revision": "default"}}}}}
+    assert inj.restart_patch("t", "canary")["spec"]["template"]["metadata"]["annotations"][
+        "meshops.istio/restarted-for-revision"] == "canary"
+
+
+def test_revision_restart_happens_once_even_if_the_injector_names_another_revision():
+    template = {"metadata": {"annotations": {"meshops.istio/restarted-for-revision": "canary"}}, "spec": {}}
+    deployments = [_deployment("ratings", "d1", template=template)]
+    replicasets = [_rs("ratings-2", "r2", "d1", "2")]
+    pods = [_pod("ratings-a", "r2", revision="default")]
+    assert inj.deployments_to_restart(deployments, replicasets, pods, "canary") == []
+    # but a pod without a sidecar is restarted whatever the annotation says
+    assert inj.deployments_to_restart(deployments, replicasets, [_pod("ratings-b", "r2", proxy=False)], "canary") == [
+        ("ratings", "pod ratings-b has no istio-proxy container")]
 
 
 @pytest.mark.parametrize("status, done", [

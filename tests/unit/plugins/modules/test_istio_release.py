@@ -76,7 +76,7 @@ def test_check_mode_makes_no_request(server, tmp_path, capsys):
     server.publish(V, build_release(V))
     args = dict(version=V, os="linux", arch="arm64", base_url=server.base_url, install_dir=str(tmp_path / "r"))
     code, out = call(capsys, args, check_mode=True)
-    assert code == 0 and out["changed"] and out["action"] == "install" and not out["downloaded"]
+    assert code == 0 and out["changed"] and out["operation"] == "install" and not out["downloaded"]
     assert server.requests == [] and not (tmp_path / "r").exists()
 
 

@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshops developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: access_matrix
+short_description: Compute who may call whom in an Istio mesh, and check a change before it is applied
+version_added: 0.1.0
+author: meshops developers
+description:
+  - Reads pods (labels, service account, whether an C(istio-proxy) sidecar is present), Services,
+    PeerAuthentications, AuthorizationPolicies, Gateways and VirtualServices from the cluster.
+  - Optionally overlays objects that are not applied yet (O(proposed), O(removed)) and computes,
+    for every source workload, destination Service port and request, whether Istio allows it,
+    denies it (403), resets it (plaintext client against STRICT mTLS) or hands it to a CUSTOM
+    provider, and which policy decided. Dry-run policies are reported as what they would decide.
+  - Runs the gates and lockout guards named in O(checks) on the change from the cluster as it
+    is to the cluster with the proposed objects, and reports refusals; it never fails because of
+    them, the caller decides (see the mesh_security role).
+  - Writes C(<report_name>.json) and C(<report_name>.md) to O(output_dir) when that is set,
+    only when their content changes, and never in check mode.
+options:
+  kubeconfig:
+    description: Path to the kubeconfig.
+    type: path
+    required: true
+  context:
+    description: Kubeconfig context; the current context when omitted.
+    type: str
+  namespaces:
+    description: Namespaces whose workloads and Services form the matrix; empty means all but O(exclude_namespaces).
+    type: list
+    elements: str
+    default: []
+  exclude_namespaces:
+    description: Namespaces left out when O(namespaces) is empty.
+    type: list
+    elements: str
+    default: [kube-system, kube-public, kube-node-lease]
+  requests:
+    description:
+      - Requests tried against every HTTP Service port; each has C(method), C(path) and optionally
+        C(host) and C(headers). TCP ports get one connection attempt.
+    type: list
+    elements: dict
+    default: [{method: GET, path: /}]
+  proposed:
+    description: Objects (PeerAuthentication, AuthorizationPolicy, ...) that replace or add to what the cluster has.
+    type: list
+    elements: dict
+    default: []
+  removed:
+    description: Objects (or C(kind), C(namespace), C(name) references) taken away from what the cluster has.
+    type: list
+    elements: dict
+    default: []
+  root_namespace:
+    description: Istio's root namespace (mesh-wide policies).
+    type: str
+    default: istio-system
+  trust_domain:
+    description: Trust domain of the mesh's SPIFFE identities.
+    type: str
+    default: cluster.local
+  checks:
+    description:
+      - Gates and guards to run on the change. C(strict_gate) refuses while a caller without sidecar
+        would be reset; C(required_flows) while a flow in O(required_flows) would be denied;
+        C(ingress) while a gateway would lose a VirtualService destination; C(probes) while a
+        kubelet probe that is not rewritten to the sidecar would break; C(prometheus_scrape) while
+        Prometheus would lose an application-port scrape target; C(identity_mtls) while a rule names
+        principals, namespaces or service accounts where no mTLS can carry them;
+        C(prometheus_plaintext) while O(prometheus_response) lists plaintext requests.
+    type: list
+    elements: str
+    choices: [strict_gate, required_flows, ingress, probes, prometheus_scrape, identity_mtls, prometheus_plaintext]
+    default: []
+  clients:
+    description:
+      - Callers for C(strict_gate), each C(namespace) with C(name) (workload or pod) or C(labels).
+        Empty means every workload without a sidecar outside O(gate_exclude_namespaces) and the
+        Kubernetes system namespaces.
+    type: list
+    elements: dict
+    default: []
+  gate_exclude_namespaces:
+    description: Namespaces whose workloads without sidecar never count as callers for C(strict_gate).
+    type: list
+    elements: str
+    default: []
+  required_flows:
+    description:
+      - Flows that must keep working, for C(required_flows); each has C(from) (C(namespace) with
+        C(name) or C(labels)), C(to) (C(namespace), C(service), optional C(port)), C(method), C(path)
+        and an optional C(name).
+    type: list
+    elements: dict
+    default: []
+  prometheus:
+    description: Where Prometheus runs, for C(prometheus_scrape) (C(namespace) and C(labels)).
+    type: dict
+  prometheus_url:
+    description:
+      - Prometheus base URL for C(prometheus_plaintext); the module asks it for requests without mutual
+        TLS received over O(prometheus_window) by the workloads the change makes STRICT.
+    type: str
+  prometheus_window:
+    description: Window of the plaintext query, a PromQL duration.
+    type: str
+    default: 10m
+  validate_certs:
+    description: Validate Prometheus's TLS certificate.
+    type: bool
+    default: true
+  prometheus_response:
+    description: A Prometheus C(/api/v1/query) answer to use instead of asking O(prometheus_url) (offline use, tests).
+    type: dict
+  identity_policies:
+    description:
+      - AuthorizationPolicies (objects or C(namespace)/C(name) references) that C(identity_mtls)
+        checks; default the proposed AuthorizationPolicies.
+    type: list
+    elements: dict
+  output_dir:
+    description: Directory for the report files; nothing is written when omitted.
+    type: path
+  report_name:
+    description: Base name of the report files.
+    type: str
+    default: access-matrix
+requirements:
+  - kubernetes (Python client)
+notes:
+  - The evaluation follows Istio's documented semantics; it does not read DestinationRules (TLS
+    settings there are not considered) and evaluates C(ipBlocks) with the first pod's address.
+seealso:
+  - module: meshops.istio.security_model
+"""
+
+EXAMPLES = r"""
+- name: Show what STRICT mTLS for the bookinfo namespace would do, and gate it
+  meshops.istio.access_matrix:
+    kubeconfig: "{{ mesh_kubeconfig }}"
+    proposed:
+      - apiVersion: security.istio.io/v1
+        kind: PeerAuthentication
+        metadata: {name: default, namespace: bookinfo}
+        spec: {mtls: {mode: STRICT}}
+    checks: [strict_gate, probes, prometheus_scrape]
+  register: gate
+
+- name: Write the matrix of the cluster as it is
+  meshops.istio.access_matrix:
+    kubeconfig: "{{ mesh_kubeconfig }}"
+    namespaces: [bookinfo, test]
+    output_dir: "{{ mesh_output_dir }}"
+"""
+
+RETURN = r"""
+matrix:
+  description: Sources, destinations, requests and one cell per source x destination x request.
+  returned: always
+  type: dict
+table:
+  description: One line per cell, C(source -> destination request: DECISION (policy)).
+  returned: always
+  type: list
+  elements: str
+changes:
+  description: Cells whose decision differs between the cluster and the cluster with the proposed objects.
+  returned: always
+  type: list
+  elements: dict
+checks:
+  description: One result per check, with C(name), C(passed), C(checked), C(refusals) and C(notes).
+  returned: always
+  type: list
+  elements: dict
+refusals:
+  description: Every refusal, prefixed with its check's name.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: One line per check, C(<name>: PASSED|REFUSED|SKIPPED ...).
+  returned: always
+  type: list
+  elements: str
+passed:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+files:
+  description: The report files (written or, in check mode, that would be written).
+  returned: when output_dir is set
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.six.moves.urllib.parse import urlencode
+from ansible.module_utils.urls import fetch_url
+from ansible_collections.meshops.istio.plugins.module_utils import access_matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, Kube
+
+READ = (
+    ("v1", "Pod"), ("v1", "Service"),
+    ("security.istio.io/v1", "PeerAuthentication"), ("security.istio.io/v1", "AuthorizationPolicy"),
+    ("networking.istio.io/v1", "Gateway"), ("networking.istio.io/v1", "VirtualService"),
+)
+
+
+def read_cluster(kube):
+    objects = []
+    for api_version, kind in READ:
+        objects.extend(kube.list(api_version, kind))
+    return objects
+
+
+def run_checks(module, before, after):
+    params = module.params
+    checks = []
+    wanted = params["checks"]
+    proposed_aps = [o for o in params["proposed"] if o.get("kind") == "AuthorizationPolicy"]
+    namespaces = params["namespaces"] or None
+    if "strict_gate" in wanted:
+        checks.append(am.strict_gate(before, after, params["clients"], params["gate_exclude_namespaces"],
+                                     params["requests"], namespaces))
+    if "required_flows" in wanted:
+        checks.append(am.required_flows_gate(after, params["required_flows"]))
+    if "ingress" in wanted:
+        checks.append(am.ingress_guard(before, after))
+    if "probes" in wanted:
+        checks.append(am.probe_guard(before, after, namespaces, params["exclude_namespaces"]))
+    if "prometheus_scrape" in wanted:
+        checks.append(am.scrape_guard(before, after, params["prometheus"], namespaces, params["exclude_namespaces"]))
+    if "identity_mtls" in wanted:
+        policies = params["identity_policies"] if params["identity_policies"] is not None else proposed_aps
+        checks.append(am.identity_guard(after, policies))
+    if "prometheus_plaintext" in wanted:
+        checks.append(plaintext_check(module, before, after))
+    return checks
+
+
+def plaintext_check(module, before, after):
+    params = module.params
+    scope = am.newly_strict(before, after)
+    response = params["prometheus_response"]
+    if response is None and params["prometheus_url"] and scope:
+        query = am.plaintext_query(sorted(set(w["namespace"] for w in scope)), sorted(set(w["name"] for w in scope)),
+                                   params["prometheus_window"])
+        url = params["prometheus_url"].rstrip("/") + "/api/v1/query?" + urlencode({"query": query})
+        resp, info = fetch_url(module, url, method="GET")
+        if info["status"] != 200:
+            raise ValueError("Prometheus at %s answered %s: %s" % (params["prometheus_url"], info["status"], info.get("msg")))
+        response = json.loads(resp.read())
+    if response is None:
+        result = am.prometheus_gate(None)
+        result["skipped"] = "no workload becomes STRICT" if not scope else "no Prometheus URL given"
+        return result
+    result = am.prometheus_gate(response)
+    result["scope"] = [w["id"] for w in scope]
+    return result
+
+
+def write_if_changed(path, content, check_mode):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == content:
+                return False
+    except (IOError, OSError):
+        pass
+    if not check_mode:
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.rename(tmp, path)
+    return True
+
+
+def run(module):
+    params = module.params
+    kube = Kube(params["kubeconfig"], params["context"])
+    current = read_cluster(kube)
+    root, td = params["root_namespace"], params["trust_domain"]
+    before = am.build_index(current, root, td)
+    after = am.build_index(am.overlay(current, params["proposed"], params["removed"]), root, td)
+    kwargs = dict(requests=params["requests"], namespaces=params["namespaces"] or None,
+                  exclude_namespaces=params["exclude_namespaces"])
+    matrix = am.compute_matrix(after, **kwargs)
+    changes = []
+    if params["proposed"] or params["removed"]:
+        changes = am.diff_matrices(am.compute_matrix(before, **kwargs), matrix)
+    checks = run_checks(module, before, after)
+    refusals = ["%s: %s" % (c["name"], r) for c in checks for r in c["refusals"]]
+    result = dict(changed=False, matrix=matrix, table=am.render_table(matrix), changes=changes, checks=checks,
+                  refusals=refusals, passed=not refusals, summary=[am.check_summary(c) for c in checks])
+    if params["output_dir"]:
+        base = os.path.join(params["output_dir"], params["report_name"])
+        files = [(base + ".json", json.dumps(matrix, indent=2, sort_keys=True) + "\n"),
+                 (base + ".md", am.render_markdown(matrix))]
+        for path, content in files:
+            if write_if_changed(path, content, module.check_mode):
+                result["changed"] = True
+        result["files"] = [f[0] for f in files]
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            kubeconfig=dict(type="path", required=True),
+            context=dict(type="str"),
+            namespaces=dict(type="list", elements="str", default=[]),
+            exclude_namespaces=dict(type="list", elements="str", default=list(am.SYSTEM_NAMESPACES)),
+            requests=dict(type="list", elements="dict", default=[{"method": "GET", "path": "/"}]),
+            proposed=dict(type="list", elements="dict", default=[]),
+            removed=dict(type="list", elements="dict", default=[]),
+            root_namespace=dict(type="str", default=am.ROOT_NAMESPACE),
+            trust_domain=dict(type="str", default=am.TRUST_DOMAIN),
+            checks=dict(type="list", elements="str", default=[],
+                        choices=["strict_gate", "required_flows", "ingress", "probes", "prometheus_scrape",
+                                 "identity_mtls", "prometheus_plaintext"]),
+            clients=dict(type="list", elements="dict", default=[]),
+            gate_exclude_namespaces=dict(type="list", elements="str", default=[]),
+            required_flows=dict(type="list", elements="dict", default=[]),
+            prometheus=dict(type="dict"),
+            prometheus_url=dict(type="str"),
+            prometheus_window=dict(type="str", default="10m"),
+            validate_certs=dict(type="bool", default=True),
+            prometheus_response=dict(type="dict"),
+            identity_policies=dict(type="list", elements="dict"),
+            output_dir=dict(type="path"),
+            report_name=dict(type="str", default="access-matrix"),
+        ),
+        supports_check_mode=True,
+    )
+    if KUBERNETES_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    try:
+        module.exit_json(**run(module))
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="access matrix failed: %s" % exc, exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()
