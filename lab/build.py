@@ -11,6 +11,7 @@ Usage: python3 lab/build.py [--list] [piece ...]
 """
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
@@ -124,10 +125,25 @@ def path_of(name, spec):
 
 
 def build(name, spec):
+    """Build one piece unless cached; a lock file serialises concurrent builds of a piece."""
     out = path_of(name, spec)
     if all(os.access(os.path.join(out, b), os.X_OK) for b in spec["binaries"]):
         print("[lab build] %-15s %-10s cached in %s" % (name, spec["version"], out), flush=True)
         return 0.0
+    os.makedirs(os.path.join(cache_root(), "locks"), exist_ok=True)
+    with open(os.path.join(cache_root(), "locks", "%s-%s.lock" % (name, spec["version"])), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("[lab build] %-15s %-10s another build is running; waiting for it" % (name, spec["version"]), flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if all(os.access(os.path.join(out, b), os.X_OK) for b in spec["binaries"]):
+            print("[lab build] %-15s %-10s cached in %s" % (name, spec["version"], out), flush=True)
+            return 0.0
+        return _build_locked(name, spec, out)
+
+
+def _build_locked(name, spec, out):
     started = time.monotonic()
     print("[lab build] %-15s %-10s building %s" % (name, spec["version"],
                                                      ", ".join(spec["binaries"])), flush=True)

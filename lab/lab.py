@@ -56,7 +56,8 @@ class Lab:
         self.kwok_workdir = os.path.join(self.state, "kwok")
         self.cluster = "meshops-%s" % name
         self.kubeconfig = os.path.join(self.state, "kubeconfig")
-        self.mirror_root = os.path.join(self.state, "mirror")
+        # release archives are the same for every lab: build them once, serve them per lab
+        self.mirror_root = os.path.join(build.cache_root(), "mirror")
         self.istiod_dir = os.path.join(self.state, "istiod")
         self.info_path = os.path.join(self.state, "lab.json")
         if name == DEFAULT_NAME:
@@ -315,11 +316,18 @@ def _node_ready(lab, node):
 
 # --------------------------------------------------------------------------- the mirror
 def mirror_up(lab, info):
+    import fcntl  # pylint: disable=import-outside-toplevel
     import mirror  # pylint: disable=import-outside-toplevel
 
-    for piece in ("istio", "istio-previous"):
-        spec = lab.specs[piece]
-        mirror.build_release(spec["version"], lab.bin(piece, "istioctl"), lab.mirror_root)
+    os.makedirs(lab.mirror_root, exist_ok=True)
+    with open(os.path.join(lab.mirror_root, ".lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for piece in ("istio", "istio-previous"):
+            spec = lab.specs[piece]
+            started = time.monotonic()
+            res = mirror.build_release(spec["version"], lab.bin(piece, "istioctl"), lab.mirror_root)
+            if res["rebuilt"]:
+                log("mirror: packed %s in %.0f s" % (os.path.basename(res["path"]), time.monotonic() - started))
     pid_path = os.path.join(lab.state, "mirror.pid")
     port = info["ports"]["mirror"]
     if pid_alive(read_pid(pid_path)) and port_open(port):
@@ -499,8 +507,14 @@ def cmd_down(lab, _args):
     for name, pid in leftovers:
         stop_pid(pid, name)
     ports = (info.get("ports") or {})
-    open_ports = [p for p in ports.values() if port_open(p)]
-    still = [(n, p) for n, p, alive in lab_processes(lab) if alive]
+    # processes close their listening sockets while they exit: give them a moment
+    deadline = time.monotonic() + 20
+    while True:
+        open_ports = [p for p in ports.values() if port_open(p)]
+        still = [(n, p) for n, p, alive in lab_processes(lab) if alive]
+        if not (open_ports or still) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     for path in (lab.kubeconfig, os.path.join(lab.state, "istiod.pid")):
         if os.path.exists(path):
             os.remove(path)

@@ -54,6 +54,7 @@ import os
 import re
 import sys
 import tarfile
+import tempfile
 import threading
 import urllib.parse
 
@@ -204,32 +205,57 @@ def _tarinfo(name, mode, size):
     return info
 
 
+def _partial_name(path):
+    """A fresh hidden temporary file beside path (so concurrent builders never share one)."""
+    handle, partial = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial",
+                                       dir=os.path.dirname(path))
+    os.close(handle)
+    return partial
+
+
 def _write_archive(path, entries):
     """Write a deterministic .tar.gz of entries to path (atomically); return its sha256."""
-    partial = path + ".partial"
-    with open(partial, "wb") as raw:
-        # filename="" and mtime=0 keep the gzip header free of names and times.
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for name, mode, source in entries:
-                    if source is None:
-                        tar.addfile(_tarinfo(name, mode, 0))
-                    elif isinstance(source, bytes):
-                        tar.addfile(_tarinfo(name, mode, len(source)), io.BytesIO(source))
-                    else:
-                        with open(source, "rb") as handle:
-                            size = os.fstat(handle.fileno()).st_size
-                            tar.addfile(_tarinfo(name, mode, size), handle)
-    digest = _file_sha256(partial)
-    os.replace(partial, path)
+    partial = _partial_name(path)
+    try:
+        with open(partial, "wb") as raw:
+            # filename="" and mtime=0 keep the gzip header free of names and times.
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    for name, mode, source in entries:
+                        if source is None:
+                            tar.addfile(_tarinfo(name, mode, 0))
+                        elif isinstance(source, bytes):
+                            tar.addfile(_tarinfo(name, mode, len(source)), io.BytesIO(source))
+                        else:
+                            with open(source, "rb") as handle:
+                                size = os.fstat(handle.fileno()).st_size
+                                tar.addfile(_tarinfo(name, mode, size), handle)
+        digest = _file_sha256(partial)
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        _discard(partial)
+        raise
     return digest
 
 
 def _write_text(path, text):
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(partial, path)
+    partial = _partial_name(path)
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        _discard(partial)
+        raise
+
+
+def _discard(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _read_json(path):

@@ -138,6 +138,20 @@ def has_sidecar(pod):
                for c in spec.get("initContainers") or [])
 
 
+def is_gateway(pod):
+    """A gateway pod: Envoy runs as ``proxy router`` (or the gateway injection template, or a Gateway
+    API gateway). Its listeners come from Gateway objects, not from PeerAuthentication."""
+    meta_ = meta(pod)
+    if labels_of(pod).get("gateway.networking.k8s.io/gateway-name"):
+        return True
+    if "gateway" in str((meta_.get("annotations") or {}).get("inject.istio.io/templates", "")).split(","):
+        return True
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") == PROXY_CONTAINER and "router" in (container.get("args") or []):
+            return True
+    return False
+
+
 def workload_identity(pod):
     """(kind, name) of the workload a pod belongs to: Deployment behind a ReplicaSet, else owner."""
     m = meta(pod)
@@ -181,7 +195,7 @@ def build_index(objects, root_namespace=ROOT_NAMESPACE, trust_domain=TRUST_DOMAI
             "namespace": namespace, "name": name, "kind": kind,
             "id": "%s/%s" % (namespace, name),
             "service_account": (rep.get("spec") or {}).get("serviceAccountName") or "default",
-            "sidecar": all(sidecars), "mixed_sidecar": len(set(sidecars)) > 1,
+            "sidecar": all(sidecars), "mixed_sidecar": len(set(sidecars)) > 1, "gateway": is_gateway(rep),
             "labels": labels,
             "pods": [meta(p).get("name") for p in pods],
             "ip": (rep.get("status") or {}).get("podIP") or "",
@@ -208,7 +222,7 @@ def find_workload(idx, namespace, name=None, labels=None):
 def synthetic_workload(namespace, name, service_account="default", sidecar=False, labels=None, ip="", host_ip=""):
     """A source that is not a pod (the kubelet, a Prometheus not found, a gateway to come)."""
     return {"namespace": namespace or "", "name": name, "kind": "Synthetic", "id": "%s/%s" % (namespace or "-", name),
-            "service_account": service_account, "sidecar": sidecar, "mixed_sidecar": False,
+            "service_account": service_account, "sidecar": sidecar, "mixed_sidecar": False, "gateway": False,
             "labels": dict(labels or {}), "pods": [], "ip": ip, "host_ip": host_ip, "pod": {}}
 
 
@@ -600,6 +614,11 @@ def evaluate(idx, source, dest, port, protocol="http", request=None):
         result["reason"] = "destination has no sidecar: nothing is enforced"
         result["mode"] = "none"
         return result
+    if dest.get("gateway"):
+        # a gateway's listeners follow its Gateway servers (TLS there is not mesh mTLS)
+        result["mode"] = "none (gateway)"
+        ctx = request_context(idx, source, dest, port, protocol, dict(request), False)
+        return _authorize_into(result, policies_for(idx, dest), ctx)
     mode, mode_by = effective_mtls(idx, dest, port)
     result["mode"] = "%s (%s)" % (mode, mode_by)
     if port in SIDECAR_OWN_PORTS:
@@ -612,7 +631,10 @@ def evaluate(idx, source, dest, port, protocol="http", request=None):
                       reason="plaintext client refused by STRICT mTLS (%s): connection reset" % mode_by)
         return result
     ctx = request_context(idx, source, dest, port, protocol, request, result["mtls"] == "mutual_tls")
-    policies = policies_for(idx, dest)
+    return _authorize_into(result, policies_for(idx, dest), ctx)
+
+
+def _authorize_into(result, policies, ctx):
     enforced = [p for p in policies if not is_dry_run(p)]
     decision, decider, reason = authorize(enforced, ctx)
     result.update(decision=decision, policy=decider, reason=reason)
@@ -868,7 +890,7 @@ def _backend_probes(label, source, dest, request):
     return out
 
 
-def non_mesh_callers(idx, clients=None, exclude_namespaces=(), scope_namespaces=None):
+def non_mesh_callers(idx, clients=None, exclude_namespaces=()):
     """Workloads without a sidecar that count as callers for the STRICT gate.
 
     With ``clients`` ([{namespace, name} or {namespace, labels}]), exactly those (a client that is
@@ -931,7 +953,7 @@ def _gateway_ref(vs, ref):
     return (meta(vs).get("namespace") or "", ref)
 
 
-def _service_from_host(idx, vs_namespace, host):
+def _service_from_host(vs_namespace, host):
     parts = host.split(".")
     if len(parts) == 1:
         return vs_namespace, parts[0]
@@ -975,7 +997,7 @@ def ingress_guard(before, after):
                     requests.append({})
                 for dest_entry in route.get("route") or []:
                     dest = dest_entry.get("destination") or {}
-                    ns, svc = _service_from_host(after, vs_ns, dest.get("host") or "")
+                    ns, svc = _service_from_host(vs_ns, dest.get("host") or "")
                     if not svc:
                         continue
                     port = (dest.get("port") or {}).get("number")
@@ -1127,13 +1149,25 @@ def identity_guard(after, policies=None):
     return _check_result("identity_mtls", checked, refusals)
 
 
+def _promql_alternatives(names):
+    r"""A regex alternation of Kubernetes names inside a PromQL string literal.
+
+    Names are DNS names, so '.' is the only regex metacharacter they hold; its backslash is
+    doubled because PromQL strings use Go escapes (a bare '\-' or '\.' would not parse).
+    """
+    for name in names:
+        if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", name):
+            raise ValueError("%r is not a Kubernetes name" % name)
+    return "|".join(n.replace(".", "\\\\.") for n in sorted(names))
+
+
 def plaintext_query(namespaces=None, workloads=None, window="10m"):
     """PromQL for plaintext requests received by the scope over ``window``."""
     selector = 'reporter="destination",connection_security_policy!="mutual_tls"'
     if namespaces:
-        selector += ',destination_workload_namespace=~"%s"' % "|".join(re.escape(n) for n in sorted(namespaces))
+        selector += ',destination_workload_namespace=~"%s"' % _promql_alternatives(namespaces)
     if workloads:
-        selector += ',destination_workload=~"%s"' % "|".join(re.escape(w) for w in sorted(workloads))
+        selector += ',destination_workload=~"%s"' % _promql_alternatives(workloads)
     return ("sum by (source_workload_namespace, source_workload, destination_workload_namespace, destination_workload) "
             "(increase(istio_requests_total{%s}[%s])) > 0" % (selector, window))
 
@@ -1141,8 +1175,8 @@ def plaintext_query(namespaces=None, workloads=None, window="10m"):
 def plaintext_offenders(response):
     """Offenders from a Prometheus /api/v1/query response to plaintext_query()."""
     if not isinstance(response, dict) or response.get("status") != "success":
-        raise ValueError("Prometheus answered %r" % (response if not isinstance(response, dict) else
-                                                       response.get("error") or response.get("status")))
+        what = response.get("error") or response.get("status") if isinstance(response, dict) else response
+        raise ValueError("Prometheus answered %r" % (what,))
     out = []
     for sample in (response.get("data") or {}).get("result") or []:
         metric = sample.get("metric") or {}
@@ -1168,7 +1202,7 @@ def newly_strict(before, after):
     """Workloads (with sidecar) that have a port STRICT after the change and not before."""
     out = []
     for wl in after["workloads"]:
-        if not wl["sidecar"]:
+        if not wl["sidecar"] or wl.get("gateway"):
             continue
         was = _workload_in(before, wl)
         for port in _workload_ports(after, wl) or [None]:
@@ -1188,3 +1222,40 @@ def check_summary(check):
     if check.get("notes"):
         line += "; " + "; ".join(check["notes"])
     return line + ")"
+
+
+_PRINCIPAL = re.compile(r"^(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)$")
+
+
+def principals_check(idx, service_accounts):
+    """Every principal or service account named in an AuthorizationPolicy exists (wildcards aside)."""
+    accounts = set(service_accounts)
+    refusals, checked = [], 0
+    for policy in sorted(idx["authorization_policies"], key=ref_text):
+        for number, rule in enumerate((policy.get("spec") or {}).get("rules") or []):
+            names = []
+            for frm in rule.get("from") or []:
+                source = frm.get("source") or {}
+                names += [("principal", v) for f in ("principals", "notPrincipals") for v in source.get(f) or []]
+                names += [("serviceAccount", v) for f in ("serviceAccounts", "notServiceAccounts") for v in source.get(f) or []]
+            for cond in rule.get("when") or []:
+                if cond.get("key") == "source.principal":
+                    names += [("principal", v) for v in (cond.get("values") or []) + (cond.get("notValues") or [])]
+            for what, value in names:
+                if "*" in value:
+                    continue
+                checked += 1
+                if what == "principal":
+                    match = _PRINCIPAL.match(value)
+                    account = "%s/%s" % (match.group("ns"), match.group("sa")) if match else None
+                else:
+                    account = value
+                if account not in accounts:
+                    refusals.append("%s rules[%d]: %s %s names ServiceAccount %s, which does not exist" % (
+                        ref_text(policy), number, what, value, account or "(not <td>/ns/<ns>/sa/<sa>)"))
+    return _check_result("principals", checked, refusals)
+
+
+def without_security_policies(objects):
+    """The objects minus every PeerAuthentication and AuthorizationPolicy: the open baseline."""
+    return [o for o in objects if o.get("kind") not in ("PeerAuthentication", "AuthorizationPolicy")]

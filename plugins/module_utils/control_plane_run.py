@@ -95,6 +95,11 @@ def plan(kube, objects, namespace, revision, field_manager):
         changes = iop.compare(live, planned)
         if changes:
             differences.append({"object": label, "action": "update", "changes": changes})
+    if not revision and kube.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                                 iop.DEFAULT_TAG_WEBHOOK) is None:
+        # istioctl creates the `default` tag webhook after applying the default revision
+        differences.append({"object": "MutatingWebhookConfiguration %s" % iop.DEFAULT_TAG_WEBHOOK,
+                            "action": "create", "changes": []})
     live_owned = []
     selector = "%s,%s=%s" % (COMPONENT_LABEL, REVISION_LABEL, iop.revision_label(revision))
     for api_version, kind in PRUNE_KINDS:
@@ -119,13 +124,18 @@ def present(module, kube):
         objects = generate(module, operator_path)
         istiods = live_istiods(kube, params["namespace"])
         current = revision_istiod(istiods, params["revision"])
-        live_version = iop.istiod_version(current) if current else None
+        live_version = None
+        if current:
+            live_version = iop.istiod_version(current) or "unknown (image %s)" % ",".join(
+                c.get("image", "") for c in current["spec"]["template"]["spec"].get("containers") or [])
         try:
             decision = iop.upgrade_decision(live_version, params["version"], params["revision"])
         except iop.OperatorError as exc:
             module.fail_json(msg=str(exc))
         if decision["action"] == "refuse":
             module.fail_json(msg=decision["message"], live_version=live_version, target_version=params["version"])
+        if decision["action"] == "unknown":
+            module.warn(decision["message"])
         differences = plan(kube, objects, params["namespace"], params["revision"], params["field_manager"])
         result = {"changed": False, "live_version": live_version, "target_version": params["version"],
                   "objects": len(objects), "differences": _public(differences), "command": [],

@@ -207,21 +207,23 @@ def revision_label(revision=""):
     return revision or "default"
 
 
-def parse_profile_list(output):
-    """Profile names from `istioctl profile list` output."""
-    names = []
-    for line in (output or "").splitlines():
-        text = line.strip()
-        if not text or text.endswith(":"):
-            continue
-        if re.match(r"^[a-z0-9][-a-z0-9]*$", text):
-            names.append(text)
-    return names
-
-
 # --------------------------------------------------------------------------- comparison
 # Fields the API server or istiod write and the comparison must not count as drift.
 _METADATA_NOISE = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
+# Labels `istioctl install` adds to every object it applies (they are not in `manifest generate`
+# output); they name the installer, not the configuration, so they are not compared.
+INSTALLER_LABELS = (
+    "install.operator.istio.io/owning-resource",
+    "install.operator.istio.io/owning-resource-namespace",
+    "operator.istio.io/component",
+    "operator.istio.io/managed",
+    "operator.istio.io/version",
+    "istio.io/rev",
+)
+# istioctl points the default revision's injector at the `default` tag webhook
+# (istio-revision-tag-default) and switches the revision's own webhooks off with this selector.
+DEACTIVATED_SELECTOR = {"matchLabels": {"istio.io/deactivated": "never-match"}}
+DEFAULT_TAG_WEBHOOK = "istio-revision-tag-default"
 
 
 def object_key(obj):
@@ -236,23 +238,39 @@ def describe(obj):
     return "%s %s" % (kind, "%s/%s" % (namespace, name) if namespace else name)
 
 
-def normalize(obj):
-    """A copy of `obj` without status, server bookkeeping and the fields istiod rewrites.
+def deactivated(hook):
+    """True when istioctl has switched this injector webhook off in favour of a tag webhook."""
+    return hook.get("namespaceSelector") == DEACTIVATED_SELECTOR and hook.get("objectSelector") == DEACTIVATED_SELECTOR
 
-    istiod patches every webhook's clientConfig.caBundle and switches the validating
-    webhook's failurePolicy once it answers; neither is drift.
+
+def normalize(obj, ignore_selectors=False):
+    """A copy of `obj` without status, server bookkeeping and the fields istiod or istioctl rewrite.
+
+    istiod patches every webhook's clientConfig.caBundle and switches the validating webhook's
+    failurePolicy once it answers; istioctl labels what it applies (INSTALLER_LABELS) and, for
+    the default revision, deactivates the revision's injector selectors (ignore_selectors).
+    None of that is drift.
     """
     clean = copy.deepcopy(obj or {})
     clean.pop("status", None)
     metadata = clean.get("metadata") or {}
     for key in _METADATA_NOISE:
         metadata.pop(key, None)
+    labels = metadata.get("labels")
+    if isinstance(labels, dict):
+        for key in INSTALLER_LABELS:
+            labels.pop(key, None)
+        if not labels:
+            metadata.pop("labels")
     kind = clean.get("kind")
     if kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         for hook in clean.get("webhooks") or []:
             (hook.get("clientConfig") or {}).pop("caBundle", None)
             if kind == "ValidatingWebhookConfiguration":
                 hook.pop("failurePolicy", None)
+            if ignore_selectors and kind == "MutatingWebhookConfiguration":
+                hook.pop("namespaceSelector", None)
+                hook.pop("objectSelector", None)
     if kind == "CustomResourceDefinition":
         (clean.get("spec") or {}).get("conversion", {}).get("webhook", {}).get("clientConfig", {}).pop("caBundle", None)
     return clean
@@ -285,9 +303,12 @@ def compare(live, planned):
     """Paths that differ between a live object and what applying the manifest would make.
 
     `planned` is the server-side dry-run result of applying the rendered object, so defaults
-    are filled in on both sides and only real differences remain.
+    are filled in on both sides and only real differences remain. When istioctl has
+    deactivated a live injector webhook (default revision), its selectors are not compared.
     """
-    return diff_paths(normalize(live), normalize(planned))
+    ignore = (live or {}).get("kind") == "MutatingWebhookConfiguration" and any(
+        deactivated(hook) for hook in (live or {}).get("webhooks") or [])
+    return diff_paths(normalize(live, ignore), normalize(planned, ignore))
 
 
 def split_manifest(documents):
@@ -351,13 +372,12 @@ def release_of(text):
 
 
 def istiod_version(deployment):
-    """Istio version of an istiod Deployment: its version label, else its discovery image tag."""
+    """Istio version of an istiod Deployment: its discovery image tag, else its operator version label.
+
+    The chart labels (app.kubernetes.io/version, helm.sh/chart) carry the chart's version, which
+    need not be Istio's, so they are not used.
+    """
     metadata = deployment.get("metadata") or {}
-    labels = metadata.get("labels") or {}
-    for key in ("operator.istio.io/version", "app.kubernetes.io/version"):
-        found = release_of(labels.get(key))
-        if found:
-            return found
     containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
     for container in containers:
         image = container.get("image") or ""
@@ -366,13 +386,13 @@ def istiod_version(deployment):
             found = release_of(tag)
             if found:
                 return found
-    return None
+    return release_of((metadata.get("labels") or {}).get("operator.istio.io/version"))
 
 
 def upgrade_decision(live, target, revision=""):
     """Decide what moving a control plane from `live` to `target` means.
 
-    Returns a dict with `action` (install, none, patch, upgrade, downgrade, refuse) and
+    Returns a dict with `action` (install, none, patch, upgrade, downgrade, unknown, refuse) and
     `message`. Istio supports moving one MINOR release at a time, up or down; a bigger step
     or a change of MAJOR is refused with a message naming both versions.
     """
@@ -386,9 +406,10 @@ def upgrade_decision(live, target, revision=""):
     try:
         live_key = parse_version(live)
     except ReleaseError:
-        return {"action": "refuse",
-                "message": "cannot read the version of the live control plane (%s, %r); refusing to change it to %s"
-                           % (where, live, target)}
+        # A custom image tag hides the version: the manifests still decide, but say so.
+        return {"action": "unknown",
+                "message": "cannot read the Istio version of the live control plane (%s, %r); the one-minor "
+                           "rule cannot be checked before moving it to %s" % (where, live, target)}
     (lmaj, lmin, _), (tmaj, tmin, _) = live_key[0], target_key[0]
     if live_key == target_key:
         return {"action": "none", "message": "%s already runs %s" % (where, target)}

@@ -82,7 +82,7 @@ def parse_version(value):
     both are numbers and as text otherwise, numbers first (semantic versioning's rules).
     """
     validate_version(value)
-    core, _, pre = value.partition("-")
+    core, pre = (value.split("-", 1) + [""])[:2]
     numbers = tuple(int(part) for part in core.split("."))
     if not pre:
         return (numbers, (1,))
@@ -181,7 +181,7 @@ def parse_checksum_file(text, name=None):
     if len(entries) == 1 and unnamed:
         return unnamed[0]
     raise ReleaseError("the checksum file does not list %s (it lists: %s)"
-                       % (name, ", ".join(listed or "<no name>" for _, listed in entries)))
+                       % (name, ", ".join(entry[1] or "<no name>" for entry in entries)))
 
 
 def digest_mismatch(url, actual, published=None, published_from=None, pinned=None):

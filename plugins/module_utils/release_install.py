@@ -304,8 +304,8 @@ def describe(planned, present):
     """One line for --diff about the release directory."""
     if not present:
         return "%s: absent\n" % planned["release_dir"]
-    return "%s: Istio %s %s-%s from %s\n" % (planned["release_dir"], planned["version"], planned["os"],
-                                              planned["arch"], planned["url"])
+    return "%s: Istio %s %s-%s from %s\n" % (
+        planned["release_dir"], planned["version"], planned["os"], planned["arch"], planned["url"])
 
 
 def ensure(install_dir, version, os_name, arch, base_url, fetch, pinned=None, state="present",

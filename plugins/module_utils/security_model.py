@@ -224,10 +224,10 @@ def validate_authorization_policy(entry, path, service_accounts=None):
         if not isinstance(refs, list) or not refs:
             errors.append("%s.target_refs: %r must be a non-empty list of {group, kind, name}" % (path, refs))
         else:
-            for i, ref in enumerate(refs):
+            for i, tref in enumerate(refs):
                 rpath = "%s.target_refs[%d]" % (path, i)
-                if _unknown(errors, rpath, ref, TARGET_REF_KEYS):
-                    if not ref.get("kind") or not ref.get("name"):
+                if _unknown(errors, rpath, tref, TARGET_REF_KEYS):
+                    if not tref.get("kind") or not tref.get("name"):
                         errors.append("%s: needs kind and name" % rpath)
     action = entry.get("action", "ALLOW")
     if action not in ACTIONS:

@@ -181,11 +181,15 @@ def _same(before, after):
     return comparable(before) == comparable(after)
 
 
-def _ordered(objects, reverse=False):
+def _ordered(items, reverse=False):
+    """[(kind, items of that kind)] in apply order (or prune order); items are objects or (desired, live)."""
     kinds = [kind for kind, _ in KINDS]
     if reverse:
         kinds.reverse()
-    return [(kind, [o for o in objects if o.get("kind") == kind]) for kind in kinds]
+
+    def kind_of(item):
+        return (item[0] if isinstance(item, tuple) else item).get("kind")
+    return [(kind, [i for i in items if kind_of(i) == kind]) for kind in kinds]
 
 
 def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube):

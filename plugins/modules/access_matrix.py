@@ -75,10 +75,12 @@ options:
         kubelet probe that is not rewritten to the sidecar would break; C(prometheus_scrape) while
         Prometheus would lose an application-port scrape target; C(identity_mtls) while a rule names
         principals, namespaces or service accounts where no mTLS can carry them;
-        C(prometheus_plaintext) while O(prometheus_response) lists plaintext requests.
+        C(prometheus_plaintext) while Prometheus (O(prometheus_url) or O(prometheus_response)) shows
+        plaintext requests to workloads the change makes STRICT; C(principals) while a rule names a
+        ServiceAccount that does not exist.
     type: list
     elements: str
-    choices: [strict_gate, required_flows, ingress, probes, prometheus_scrape, identity_mtls, prometheus_plaintext]
+    choices: [strict_gate, required_flows, ingress, probes, prometheus_scrape, identity_mtls, prometheus_plaintext, principals]
     default: []
   clients:
     description:
@@ -123,9 +125,18 @@ options:
   identity_policies:
     description:
       - AuthorizationPolicies (objects or C(namespace)/C(name) references) that C(identity_mtls)
-        checks; default the proposed AuthorizationPolicies.
+        checks; default the proposed AuthorizationPolicies, or every one when none is proposed.
     type: list
     elements: dict
+  baseline:
+    description:
+      - What the checks compare against. C(cluster) is the cluster as it is (a change is refused when
+        it breaks something that works now). C(open) is the cluster without any PeerAuthentication
+        or AuthorizationPolicy (the policies in place are refused when they break something that
+        would work without them), for verification after the fact.
+    type: str
+    choices: [cluster, open]
+    default: cluster
   output_dir:
     description: Directory for the report files; nothing is written when omitted.
     type: path
@@ -167,7 +178,7 @@ matrix:
   returned: always
   type: dict
 table:
-  description: One line per cell, C(source -> destination request: DECISION (policy)).
+  description: "One line per cell: C(source -> destination request: DECISION (policy))."
   returned: always
   type: list
   elements: str
@@ -187,7 +198,7 @@ refusals:
   type: list
   elements: str
 summary:
-  description: One line per check, C(<name>: PASSED|REFUSED|SKIPPED ...).
+  description: "One line per check: C(<name>: PASSED|REFUSED|SKIPPED ...)."
   returned: always
   type: list
   elements: str
@@ -226,7 +237,7 @@ def read_cluster(kube):
     return objects
 
 
-def run_checks(module, before, after):
+def run_checks(module, kube, before, after):
     params = module.params
     checks = []
     wanted = params["checks"]
@@ -244,10 +255,13 @@ def run_checks(module, before, after):
     if "prometheus_scrape" in wanted:
         checks.append(am.scrape_guard(before, after, params["prometheus"], namespaces, params["exclude_namespaces"]))
     if "identity_mtls" in wanted:
-        policies = params["identity_policies"] if params["identity_policies"] is not None else proposed_aps
+        policies = params["identity_policies"] if params["identity_policies"] is not None else (proposed_aps or None)
         checks.append(am.identity_guard(after, policies))
     if "prometheus_plaintext" in wanted:
         checks.append(plaintext_check(module, before, after))
+    if "principals" in wanted:
+        accounts = ["%s/%s" % (o["metadata"].get("namespace"), o["metadata"]["name"]) for o in kube.list("v1", "ServiceAccount")]
+        checks.append(am.principals_check(after, accounts))
     return checks
 
 
@@ -292,15 +306,18 @@ def run(module):
     kube = Kube(params["kubeconfig"], params["context"])
     current = read_cluster(kube)
     root, td = params["root_namespace"], params["trust_domain"]
-    before = am.build_index(current, root, td)
     after = am.build_index(am.overlay(current, params["proposed"], params["removed"]), root, td)
+    if params["baseline"] == "open":
+        before = am.build_index(am.without_security_policies(current), root, td)
+    else:
+        before = am.build_index(current, root, td)
     kwargs = dict(requests=params["requests"], namespaces=params["namespaces"] or None,
                   exclude_namespaces=params["exclude_namespaces"])
     matrix = am.compute_matrix(after, **kwargs)
     changes = []
-    if params["proposed"] or params["removed"]:
+    if params["proposed"] or params["removed"] or params["baseline"] == "open":
         changes = am.diff_matrices(am.compute_matrix(before, **kwargs), matrix)
-    checks = run_checks(module, before, after)
+    checks = run_checks(module, kube, before, after)
     refusals = ["%s: %s" % (c["name"], r) for c in checks for r in c["refusals"]]
     result = dict(changed=False, matrix=matrix, table=am.render_table(matrix), changes=changes, checks=checks,
                   refusals=refusals, passed=not refusals, summary=[am.check_summary(c) for c in checks])
@@ -329,7 +346,7 @@ def main():
             trust_domain=dict(type="str", default=am.TRUST_DOMAIN),
             checks=dict(type="list", elements="str", default=[],
                         choices=["strict_gate", "required_flows", "ingress", "probes", "prometheus_scrape",
-                                 "identity_mtls", "prometheus_plaintext"]),
+                                 "identity_mtls", "prometheus_plaintext", "principals"]),
             clients=dict(type="list", elements="dict", default=[]),
             gate_exclude_namespaces=dict(type="list", elements="str", default=[]),
             required_flows=dict(type="list", elements="dict", default=[]),
@@ -339,6 +356,7 @@ def main():
             validate_certs=dict(type="bool", default=True),
             prometheus_response=dict(type="dict"),
             identity_policies=dict(type="list", elements="dict"),
+            baseline=dict(type="str", choices=["cluster", "open"], default="cluster"),
             output_dir=dict(type="path"),
             report_name=dict(type="str", default="access-matrix"),
         ),

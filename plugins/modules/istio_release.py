@@ -23,7 +23,7 @@ description:
     digest. When the marker matches, the module makes no network access at all.
   - In check mode nothing is downloaded or written; the result says what would happen.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 options:
   version:
     description:

@@ -226,7 +226,7 @@ def test_rerun_makes_no_network_access_and_no_change(env, server):
 
 
 def test_check_mode_changes_nothing_and_reports_the_install(env, server):
-    url, _ = publish(server)
+    url = publish(server)[0]
     run = env.run(check=True, diff=True)
     assert run.rc == 0, run.explain()
     install = run.task(INSTALL_TASK)
@@ -297,10 +297,10 @@ def test_pinned_digest_that_differs_fails(env, server):
 
 def test_matching_pin_and_binary_marker_checksum_install(env, server):
     archive = build_release(V)
-    url, _ = publish(server, archive=archive, checksum=checksum_file(archive, archive_name(V, OS, ARCH), "star"))
+    url = publish(server, archive=archive, checksum=checksum_file(archive, archive_name(V, OS, ARCH), "star"))[0]
     run = env.run(istioctl_sha256={V: sha256(archive)})
     assert run.rc == 0, run.explain()
-    assert run.task(INSTALL_TASK)["sha256"] == sha256(archive)
+    assert run.task(INSTALL_TASK)["sha256"] == sha256(archive) and run.task(INSTALL_TASK)["url"] == url
 
 
 def test_missing_version_fails_naming_version_and_url(env, server):
@@ -328,6 +328,7 @@ def test_missing_version_on_a_fresh_host_leaves_no_directories(env, server):
     ({"istioctl_sha256": {V: "abc"}}, "istioctl_sha256 has 1.31.0: abc; accepted: a mapping of Istio version"),
     ({"istioctl_sha256": "abc"}, "istioctl_sha256"),
     ({"istioctl_download_timeout": "soon"}, "istioctl_download_timeout"),
+    ({"istioctl_versoin": "1.30.4"}, "istioctl_versoin: the istioctl role has no such variable (misspelled?); accepted: istioctl_version,"),
 ])
 def test_bad_input_fails_before_anything_is_touched(env, server, overrides, expected):
     publish(server)
@@ -337,7 +338,7 @@ def test_bad_input_fails_before_anything_is_touched(env, server, overrides, expe
     assert run.changed == 0, run.explain()
     assert server.requests == []
     assert env.listing() == {}
-    names = [name for name, _ in run.results()]
+    names = [item[0] for item in run.results()]
     assert not any(name.startswith(INSTALL_TASK) for name in names)
 
 

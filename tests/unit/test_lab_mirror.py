@@ -351,3 +351,32 @@ def test_cli_serve_port_file(tmp_path, istioctl):
         proc.wait(timeout=30)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_failed_build_leaves_no_partial_and_keeps_previous(tmp_path, istioctl, samples, monkeypatch):
+    root = tmp_path / "root"
+    first = mirror.build_release(VERSION, str(istioctl), str(root), samples_dir=str(samples))
+    target = samples / "curl" / "curl.yaml"
+    target.write_text(target.read_text(encoding="utf-8") + "# changed\n", encoding="utf-8")
+    reads = []
+    real_open = open
+
+    def flaky_open(path, *args, **kwargs):
+        # The first read hashes the input; fail the second, while the archive is being written.
+        if str(path) == str(target):
+            reads.append(path)
+            if len(reads) == 2:
+                raise OSError("simulated read failure")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(mirror, "open", flaky_open, raising=False)
+    with pytest.raises(OSError, match="simulated read failure"):
+        mirror.build_release(VERSION, str(istioctl), str(root), samples_dir=str(samples))
+    monkeypatch.undo()
+    assert len(reads) == 2
+    leftovers = sorted(p.name for p in (root / VERSION).iterdir())
+    assert leftovers == sorted([ARCHIVE, ARCHIVE + ".sha256", ".%s.stamp" % ARCHIVE])
+    assert _sha256(first["path"]) == first["sha256"]
+    assert oct(os.stat(first["path"]).st_mode & 0o777) == "0o644"
+    again = mirror.build_release(VERSION, str(istioctl), str(root), samples_dir=str(samples))
+    assert again["rebuilt"] is True and again["sha256"] != first["sha256"]

@@ -410,3 +410,16 @@ def test_services_without_backends_and_udp_ports_are_left_out():
     matrix = am.compute_matrix(objs, namespaces=["default"])
     assert [d["id"] for d in matrix["destinations"]] == ["details.default:9080", "productpage.default:9080",
                                                          "ratings.default:9080", "reviews.default:9080"]
+
+
+def test_gateways_ignore_peer_authentication_but_enforce_policies():
+    gw = pod("istio-ingressgateway-1", "istio-system", {"istio": "ingressgateway"}, "istio-ingressgateway-service-account",
+             deployment="istio-ingressgateway", ports=(8080,))
+    gw["spec"]["containers"] = [{"name": "istio-proxy", "args": ["proxy", "router"], "ports": [{"containerPort": 8080}]}]
+    objs = bookinfo() + [gw, peer_auth("default", "istio-system", "STRICT")]
+    res = decide(objs, "test/netpod", "istio-system/istio-ingressgateway", port=8080)
+    assert (res["decision"], res["mode"]) == ("allow", "none (gateway)")
+    objs.append(authz("gw-deny", "istio-system", {"istio": "ingressgateway"}, "DENY", [{"to": [{"operation": {"paths": ["/admin"]}}]}]))
+    assert decide(objs, "test/netpod", "istio-system/istio-ingressgateway", port=8080, path="/admin")["decision"] == "deny"
+    # as a source, a gateway talks mTLS to the mesh like a sidecar
+    assert decide(objs, "istio-system/istio-ingressgateway", "default/ratings-v1")["mtls"] == "mutual_tls"

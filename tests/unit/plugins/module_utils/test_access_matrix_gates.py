@@ -66,8 +66,16 @@ def test_newly_strict_scope_for_the_prometheus_query():
 def test_plaintext_query_and_offenders():
     query = am.plaintext_query(["default"], ["ratings-v1"], "15m")
     assert 'reporter="destination",connection_security_policy!="mutual_tls"' in query
-    assert 'destination_workload_namespace=~"default"' in query and 'destination_workload=~"ratings\\-v1"' in query
+    assert 'destination_workload_namespace=~"default"' in query and 'destination_workload=~"ratings-v1"' in query
     assert query.endswith("[15m])) > 0")
+    # PromQL strings take Go escapes: a regex dot is written \\. in the query text
+    assert 'destination_workload=~"a\\\\.b|c"' in am.plaintext_query(None, ["c", "a.b"])
+    try:
+        am.plaintext_query(["Bad\"name"])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a name that could break the query must be refused")
     response = {"status": "success", "data": {"resultType": "vector", "result": [
         {"metric": {"source_workload": "unknown", "source_workload_namespace": "unknown",
                     "destination_workload": "ratings-v1", "destination_workload_namespace": "default"},
@@ -238,3 +246,26 @@ def test_check_summary_lines():
     assert am.check_summary({"name": "x", "passed": True, "checked": 0, "refusals": [], "skipped": "no URL"}) == "x: SKIPPED (no URL)"
     assert am.check_summary({"name": "y", "passed": False, "checked": 3, "refusals": ["a"], "notes": ["n"]}) == \
         "y: REFUSED (3 checked, 1 refused; n)"
+
+
+# --------------------------------------------------------------------------- verification helpers
+def test_principals_check_names_missing_service_accounts():
+    objs = bookinfo() + VIEWERS + [authz("ratings-viewer", "default", {"app": "ratings"}, "ALLOW", [
+        {"from": [{"source": {"principals": [principal("default", "bookinfo-reviewz"), "cluster.local/ns/x/*"],
+                              "serviceAccounts": ["default/bookinfo-reviews"]}}]}])]
+    accounts = ["default/bookinfo-productpage", "default/bookinfo-reviews"]
+    result = am.principals_check(am.build_index(objs), accounts)
+    assert result["checked"] == 4
+    assert result["refusals"] == ["default/ratings-viewer rules[0]: principal cluster.local/ns/default/sa/bookinfo-reviewz "
+                                  "names ServiceAccount default/bookinfo-reviewz, which does not exist"]
+    assert am.principals_check(am.build_index(bookinfo() + VIEWERS), accounts)["passed"]
+
+
+def test_open_baseline_reports_lockouts_of_policies_already_in_place():
+    objs = probed({"sidecar.istio.io/rewriteAppHTTPProbers": "false"}) + STRICT
+    # compared with the cluster as it is, nothing changes: only a note
+    same = am.build_index(objs)
+    assert am.probe_guard(same, same)["passed"]
+    # compared with the same cluster without policies, the STRICT policy is what breaks the probe
+    result = am.probe_guard(am.build_index(am.without_security_policies(objs)), same)
+    assert not result["passed"] and "reset" in result["refusals"][0]

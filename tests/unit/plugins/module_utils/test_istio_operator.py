@@ -143,12 +143,6 @@ def test_names_per_revision():
     assert iop.revision_label("") == "default" and iop.revision_label("canary") == "canary"
 
 
-def test_parse_profile_list():
-    out = "Istio configuration profiles:\n    ambient\n    default\n    demo\n    empty\n    minimal\n    openshift\n    preview\n    remote\n"
-    assert iop.parse_profile_list(out) == ["ambient", "default", "demo", "empty", "minimal", "openshift", "preview", "remote"]
-    assert iop.parse_profile_list("") == []
-
-
 # --------------------------------------------------------------------------- comparison
 def _webhook(kind, ca="", policy="Ignore"):
     hook = {"name": "rev.validation.istio.io", "clientConfig": {"url": "https://localhost:15017/validate"},
@@ -243,13 +237,17 @@ def test_release_of(text, want):
     assert iop.release_of(text) == want
 
 
-def test_istiod_version_from_label_then_image():
-    labelled = {"metadata": {"labels": {"app.kubernetes.io/version": "1.30.4"}},
-                "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.29.0"}]}}}}
-    assert iop.istiod_version(labelled) == "1.30.4"
-    by_image = {"metadata": {"labels": {}},
-                "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "localhost:5000/istio/pilot:1.30.4-distroless"}]}}}}
+def test_istiod_version_from_image_then_operator_label():
+    # the chart's own version label (here 1.0.0) is not Istio's version and is ignored
+    by_image = {"metadata": {"labels": {"app.kubernetes.io/version": "1.0.0"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.30.4"}]}}}}
     assert iop.istiod_version(by_image) == "1.30.4"
+    distroless = {"metadata": {}, "spec": {"template": {"spec": {"containers": [
+        {"name": "discovery", "image": "localhost:5000/istio/pilot:1.30.4-distroless"}]}}}}
+    assert iop.istiod_version(distroless) == "1.30.4"
+    custom = {"metadata": {"labels": {"operator.istio.io/version": "1.29.1"}},
+              "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "registry:5000/pilot:custom"}]}}}}
+    assert iop.istiod_version(custom) == "1.29.1"
     no_tag = {"metadata": {}, "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "localhost:5000/pilot"}]}}}}
     assert iop.istiod_version(no_tag) is None
 
@@ -263,7 +261,7 @@ def test_istiod_version_from_label_then_image():
     ("1.29.9", "1.31.0", "refuse"),
     ("1.31.0", "1.29.0", "refuse"),
     ("1.31.0", "2.0.0", "refuse"),
-    ("garbage", "1.31.0", "refuse"),
+    ("unknown (image pilot:custom)", "1.31.0", "unknown"),
 ])
 def test_upgrade_decision(live, target, action):
     assert iop.upgrade_decision(live, target)["action"] == action
@@ -281,3 +279,29 @@ def test_skip_a_minor_is_refused_naming_both_versions():
 def test_bad_target_version_is_an_error():
     with pytest.raises(iop.OperatorError):
         iop.upgrade_decision("1.30.4", "1.31")
+
+
+def test_compare_ignores_the_labels_istioctl_adds():
+    live = {"kind": "ServiceAccount", "metadata": {"name": "istiod", "labels": {
+        "app": "istiod", "install.operator.istio.io/owning-resource": "control-plane",
+        "install.operator.istio.io/owning-resource-namespace": "istio-system", "operator.istio.io/component": "Pilot",
+        "operator.istio.io/managed": "Reconcile", "operator.istio.io/version": "1.31.0", "istio.io/rev": "default"}}}
+    planned = {"kind": "ServiceAccount", "metadata": {"name": "istiod", "labels": {"app": "istiod"}}}
+    assert iop.compare(live, planned) == []
+    planned["metadata"]["labels"]["app"] = "other"
+    assert iop.compare(live, planned) == [("metadata.labels.app", "istiod", "other")]
+
+
+def _injector(selector):
+    return {"kind": "MutatingWebhookConfiguration", "metadata": {"name": "istio-sidecar-injector"},
+            "webhooks": [{"name": "namespace.sidecar-injector.istio.io", "namespaceSelector": selector,
+                          "objectSelector": selector, "clientConfig": {"url": "https://localhost/inject"}}]}
+
+
+def test_compare_ignores_selectors_of_an_injector_istioctl_deactivated():
+    wanted = {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}
+    live = _injector(dict(iop.DEACTIVATED_SELECTOR))
+    assert iop.compare(live, _injector(wanted)) == []
+    # an active injector's selectors are compared
+    other = {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}
+    assert iop.compare(_injector(other), _injector(wanted)) != []

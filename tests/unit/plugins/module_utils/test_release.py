@@ -31,7 +31,7 @@ def _versions_env():
         for line in handle:
             line = line.strip()
             if line and not line.startswith("#"):
-                key, _, value = line.partition("=")
+                key, value = line.split("=", 1)
                 values[key.strip()] = value.strip()
     return values
 
@@ -54,6 +54,18 @@ def test_role_platform_maps_and_pattern_match_module_utils():
     spec = _yaml("roles", "istioctl", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
     assert spec["istioctl_os"]["choices"] == [""] + list(release.SUPPORTED_OSES)
     assert spec["istioctl_arch"]["choices"] == [""] + list(release.SUPPORTED_ARCHES)
+
+
+def test_role_known_variables_are_the_spec_options_and_the_facts():
+    role_vars = _yaml("roles", "istioctl", "vars", "main.yml")
+    spec = _yaml("roles", "istioctl", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert sorted(role_vars["__istioctl_inputs"]) == sorted(spec)
+    assert sorted(role_vars["__istioctl_facts"]) == sorted(
+        ["istioctl_path", "istioctl_release_dir", "istioctl_samples_dir", "istioctl_installed_version"])
+    with open(os.path.join(ROOT, "roles", "istioctl", "tasks", "install.yml"), encoding="utf-8") as handle:
+        install = yaml.safe_load(handle)
+    set_facts = [task["ansible.builtin.set_fact"] for task in install if "ansible.builtin.set_fact" in task]
+    assert sorted(name for facts in set_facts for name in facts) == sorted(role_vars["__istioctl_facts"])
 
 
 def test_module_default_base_url_matches_role_default():
@@ -144,7 +156,7 @@ def test_invalid_versions(value):
         release.validate_version(value)
 
 
-@pytest.mark.parametrize("left, right, expected", [
+@pytest.mark.parametrize("first, second, expected", [
     ("1.31.0", "1.31.0", 0),
     ("1.30.4", "1.31.0", -1),
     ("1.31.0", "1.30.4", 1),
@@ -155,9 +167,9 @@ def test_invalid_versions(value):
     ("1.31.0-rc.1", "1.30.9", 1),
     ("2.0.0", "1.99.99", 1),
 ])
-def test_compare_versions(left, right, expected):
-    assert release.compare_versions(left, right) == expected
-    assert release.compare_versions(right, left) == -expected
+def test_compare_versions(first, second, expected):
+    assert release.compare_versions(first, second) == expected
+    assert release.compare_versions(second, first) == -expected
 
 
 def test_sort_versions():
