@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build the lab's programs from their Go modules, cached per version.
 
 Every piece is built through a small wrapper module (a go.mod written here) because
@@ -44,7 +44,7 @@ def load_versions(path=os.path.join(HERE, "versions.env")):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1)
             versions[key.strip()] = value.strip()
     return versions
 
@@ -145,8 +145,8 @@ def build(name, spec):
 
 def _build_locked(name, spec, out):
     started = time.monotonic()
-    print("[lab build] %-15s %-10s building %s" % (name, spec["version"],
-                                                     ", ".join(spec["binaries"])), flush=True)
+    binaries = ", ".join(spec["binaries"])
+    print("[lab build] %-15s %-10s building %s" % (name, spec["version"], binaries), flush=True)
     work = os.path.join(cache_root(), "src", "%s-%s" % (name, spec["version"]))
     os.makedirs(work, exist_ok=True)
     with open(os.path.join(work, "go.mod"), "w", encoding="utf-8") as handle:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Run istiod (pilot-discovery) as a local process for a lab, the way a kubelet would run its pod.
 
 istiod reads its injection templates from the ``istio-sidecar-injector`` ConfigMap only if the

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The offline lab: a real Kubernetes control plane with KWOK nodes, istiod and a release mirror.
 
     python lab/lab.py up     [--name NAME]   build what is missing, start everything (idempotent)

@@ -35,6 +35,7 @@ PRUNE_KINDS = (
 )
 COMPONENT_LABEL = "operator.istio.io/component"
 REVISION_LABEL = "istio.io/rev"
+NOT_PRUNED_LABEL = "install.operator.istio.io/owning-resource-not-pruned"
 
 
 def _istioctl_common(params):
@@ -101,7 +102,8 @@ def plan(kube, objects, namespace, revision, field_manager):
         differences.append({"object": "MutatingWebhookConfiguration %s" % iop.DEFAULT_TAG_WEBHOOK,
                             "action": "create", "changes": []})
     live_owned = []
-    selector = "%s,%s=%s" % (COMPONENT_LABEL, REVISION_LABEL, iop.revision_label(revision))
+    # objects istioctl makes for revision tags carry NOT_PRUNED_LABEL and are not part of the manifest
+    selector = "%s,%s=%s,!%s" % (COMPONENT_LABEL, REVISION_LABEL, iop.revision_label(revision), NOT_PRUNED_LABEL)
     for api_version, kind in PRUNE_KINDS:
         live_owned.extend(kube.list(api_version, kind, namespace=namespace, label_selector=selector))
     for obj in iop.extra_objects(live_owned, objects):

@@ -153,6 +153,12 @@ class Kube(object):
         items = self.call("GET", "/api/v1/namespaces/%s/services" % namespace).get("items") or []
         return [item["metadata"]["name"] for item in items]
 
+    def pod_labels(self, namespace):
+        items = self.call("GET", "/api/v1/namespaces/%s/pods" % namespace).get("items") or []
+        return [item["metadata"].get("labels") or {} for item in items
+                if not item["metadata"].get("deletionTimestamp")
+                and (item.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
     def each(self, func, items):
         """Run func over items on the thread pool; returns [(item, result, error)] in order."""
         def one(item):
@@ -217,7 +223,7 @@ def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube)
             result["manifest"] = render_manifest(objects, dump)
         if params.get("check_hosts"):
             kube = kube_factory(params.get("kubeconfig"), params.get("context"), params.get("workers", 8))
-            result["warnings"] = host_warnings(normalized, kube.service_names(namespace))
+            result["warnings"] = host_warnings(normalized, kube.service_names(namespace), kube.pod_labels(namespace))
         result["timings"] = timings
         return result
 
@@ -252,7 +258,8 @@ def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube)
         raise TrafficError("traffic model %r: objects in the way, nothing was changed:\n  - %s"
                            % (name, "\n  - ".join(steps["conflicts"])), conflicts=steps["conflicts"])
     if params.get("check_hosts"):
-        result["warnings"] = host_warnings(normalized, kube.service_names(namespace) if ns_exists else [])
+        result["warnings"] = host_warnings(normalized, kube.service_names(namespace) if ns_exists else [],
+                                           kube.pod_labels(namespace) if ns_exists else [])
     result["unchanged"] = [object_ref(o) for o in steps["unchanged"]]
 
     if not ns_exists:

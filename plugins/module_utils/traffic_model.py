@@ -936,11 +936,13 @@ def plan(desired, live, model_name, prune=True):
     return result
 
 
-def host_warnings(model, service_names):
-    """Warnings for destination hosts that are not Services in the model's namespace.
+def host_warnings(model, service_names, pod_labels=None):
+    """Warnings for hosts that are not Services in the model's namespace, and empty subsets.
 
     ``service_names``: names of the Services that exist in the namespace. Hosts that name
-    another namespace or an external domain are not checked.
+    another namespace or an external domain are not checked. ``pod_labels``: label mappings of
+    the namespace's pods; when given, subsets of in-namespace hosts that select no pod are
+    named too (istioctl analyze reports them as IST0173).
     """
     namespace = model["namespace"]
     names = set(service_names)
@@ -955,6 +957,15 @@ def host_warnings(model, service_names):
             seen.add((svc["name"], short))
             warnings.append("service %r: host %r is not a Service in namespace %r (routes to it fail until "
                             "the Service exists)" % (svc["name"], host, namespace))
+        if pod_labels is None or "." in short_host(svc["host"], namespace):
+            continue
+        for subset in svc["subsets"]:
+            wanted = subset["labels"].items()
+            if not any(all(labels.get(k) == v for k, v in wanted) for labels in pod_labels):
+                warnings.append("service %r: subset %r (%s) selects no pod in namespace %r (requests routed to it "
+                                "fail with 503 until such pods run)" % (
+                                    svc["name"], subset["name"],
+                                    ",".join("%s=%s" % kv for kv in sorted(subset["labels"].items())), namespace))
     return warnings
 
 

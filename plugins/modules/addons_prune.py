@@ -106,21 +106,36 @@ def client_for(kubeconfig, context):
     return DynamicClient(api_client.ApiClient(configuration=cfg))
 
 
-def resource_for(client, api_version, kind):
+def resource_for(client, api_version, kind, refreshed):
+    """The API resource, or None when the server does not serve the kind. The discovery cache
+    is refreshed once when a kind is missing (a CRD may have been created since it was written)."""
     try:
         return client.resources.get(api_version=api_version, kind=kind)
     except ResourceNotFoundError:
-        return None
+        if refreshed:
+            return None
+        refreshed.append(True)
+        client.resources.invalidate_cache()
+        try:
+            return client.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            return None
 
 
 def find_labelled(client, kinds, selector):
     """[(resource, object dict)] of every labelled object of the given kinds."""
     found = []
+    refreshed = []
     for pair in kinds:
-        resource = resource_for(client, pair["apiVersion"], pair["kind"])
+        resource = resource_for(client, pair["apiVersion"], pair["kind"], refreshed)
         if resource is None:
             continue
-        for item in resource.get(label_selector=selector).items:
+        try:
+            items = resource.get(label_selector=selector).items
+        except NotFoundError:
+            # Served when discovery was cached, gone now (its CRD was deleted): no such objects.
+            continue
+        for item in items:
             obj = item.to_dict()
             obj["apiVersion"], obj["kind"] = pair["apiVersion"], pair["kind"]
             found.append((resource, obj))

@@ -50,11 +50,13 @@ options:
   validate_only:
     description:
       - Only validate and render; return RV(objects), RV(manifest) and RV(dot) and change nothing.
-        With O(check_hosts=true) the namespace's Services are read (read-only) to warn about hosts.
+        With O(check_hosts=true) the namespace's Services and pods are read (read-only) for the warnings.
     type: bool
     default: false
   check_hosts:
-    description: Warn about destination hosts that are not Services in the model's namespace.
+    description:
+      - Warn about destination hosts that are not Services in the model's namespace, and about subsets
+        that select no pod there (istioctl analyze reports those as errors).
     type: bool
     default: true
   create_namespace:

@@ -8,6 +8,7 @@ import copy
 import os
 import re
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -143,6 +144,7 @@ def test_shop_example_applies_and_warns_about_missing_services(istio, playbook, 
     gateway = objects[("Gateway", "main-gw")]["spec"]
     assert gateway["selector"] == {"istio": "ingressgateway"}
     assert "host 'order' is not a Service in namespace 'shop'" in result.output
+    assert "subset 'canary' (app=order,version=canary) selects no pod" in result.output
     out = os.path.join(lab.output_dir, "traffic")
     for name in ("shop.yaml", "shop.dot", "shop.svg", "shop.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
@@ -150,18 +152,42 @@ def test_shop_example_applies_and_warns_about_missing_services(istio, playbook, 
         assert len(list(yaml.safe_load_all(handle))) == 7
 
 
-def test_second_run_changes_nothing_and_stops_warning_once_services_exist(istio, playbook, kube):
+def _deploy_shop_workloads(kube):
+    """The shop's Services and a stable and a canary Deployment per service (KWOK runs the pods)."""
     services = kube.resource("v1", "Service")
+    deployments = kube.resource("apps/v1", "Deployment")
     for name in ("order", "delivery", "product"):
         if kube.get("v1", "Service", name, NS) is None:
             services.create(namespace=NS, body={
                 "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
                 "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 8080}]}})
+        for version in ("stable", "canary"):
+            labels = {"app": name, "version": version}
+            if kube.get("apps/v1", "Deployment", "%s-%s" % (name, version), NS) is None:
+                deployments.create(namespace=NS, body={
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "%s-%s" % (name, version), "namespace": NS, "labels": labels},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels},
+                                          "spec": {"containers": [{"name": name, "image": "registry.invalid/shop:1",
+                                                                   "ports": [{"containerPort": 8080}]}]}}}})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        pods = kube.list("v1", "Pod", namespace=NS)
+        if len([p for p in pods if p.get("status", {}).get("phase") == "Running"]) >= 6:
+            return
+        time.sleep(2)
+    pytest.fail("the shop's pods did not start")
+
+
+def test_second_run_changes_nothing_and_stops_warning_once_workloads_exist(istio, playbook, kube):
+    _deploy_shop_workloads(kube)
     before = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "shop", NS).items())
     result = apply_shop(playbook)
     assert result.rc == 0, result.tail()
     assert result.changed == 0, result.tail()
     assert "is not a Service" not in result.output
+    assert "selects no pod" not in result.output
     assert dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "shop", NS).items()) == before
 
 
@@ -223,7 +249,8 @@ def test_prune_removes_a_service_that_left_and_spares_unmanaged_objects(istio, p
     assert without_prune.rc == 0 and ("VirtualService", "vsvc-delivery") in managed(kube, "shop", NS)
     kept_with_delivery = managed(kube, "shop", NS)
     no_prune = apply_shop(playbook, model=model, traffic_prune=False)
-    assert no_prune.rc == 0 and no_prune.changed == 0, no_prune.tail()
+    assert no_prune.rc == 0, no_prune.tail()
+    assert "created 0, updated 0, pruned 0, unchanged 5" in no_prune.output, no_prune.tail()
     assert sorted(managed(kube, "shop", NS)) == sorted(kept_with_delivery)
 
 

@@ -378,6 +378,19 @@ def test_host_warnings_name_missing_services_only():
     assert tm.host_warnings(model, ["order", "product"]) == []
 
 
+def test_subset_warnings_name_subsets_that_select_no_pod():
+    model = tm.validate(base_model())
+    pods = [{"app": "order", "version": "stable"}, {"version": "canary", "pod-template-hash": "x"},
+            {"version": "stable"}]
+    assert tm.host_warnings(model, ["order", "product"], pods) == []
+    warnings = tm.host_warnings(model, ["order", "product"], [{"version": "stable"}])
+    assert warnings == [
+        "service 'order': subset 'canary' (version=canary) selects no pod in namespace 'shop' (requests routed to it "
+        "fail with 503 until such pods run)",
+        "service 'product': subset 'canary' (version=canary) selects no pod in namespace 'shop' (requests routed to "
+        "it fail with 503 until such pods run)"]
+
+
 def test_short_host_strips_the_namespace_forms():
     assert tm.short_host("reviews.default.svc.cluster.local", "default") == "reviews"
     assert tm.short_host("reviews.default", "default") == "reviews"
