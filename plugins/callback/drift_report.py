@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.meshops.istio.plugins.module_utils.drift import (
@@ -51,7 +52,8 @@ class CallbackModule(CallbackBase):
         super(CallbackModule, self).__init__(display=display, options=options)
         self._entries = []
         self._play = ""
-        self._check_mode = False
+        # --check on the command line; a play may also set check_mode itself
+        self._check_mode = bool((context.CLIARGS or {}).get("check"))
         self._started = datetime.datetime.now(datetime.timezone.utc)
 
     def v2_playbook_on_play_start(self, play):
@@ -63,8 +65,6 @@ class CallbackModule(CallbackBase):
         res = result._result
         if res.get("_ansible_no_log") or task.no_log:
             res = {"changed": res.get("changed", False)}
-        if task.check_mode or res.get("_ansible_check_mode"):
-            self._check_mode = True
         entry = drift_entry(
             host=result._host.get_name(), play=self._play,
             role=task._role.get_name() if task._role else "",

@@ -733,7 +733,7 @@ def compute_matrix(objects, requests=None, namespaces=None, exclude_namespaces=S
                 cells.append(cell)
     return {
         "sources": [{"id": s["id"], "namespace": s["namespace"], "name": s["name"], "kind": s["kind"],
-                     "service_account": s["service_account"], "sidecar": s["sidecar"], "pods": s["pods"]}
+                     "service_account": s["service_account"], "sidecar": s["sidecar"], "pods": len(s["pods"])}
                     for s in srcs],
         "non_mesh_sources": [s["id"] for s in srcs if not s["sidecar"]],
         "destinations": [{"id": d["id"], "service": d["service"], "namespace": d["namespace"], "port": d["port"],
@@ -790,6 +790,13 @@ def table_rows(matrix):
         label = src["id"] + ("" if src["sidecar"] else " (no sidecar)")
         rows.append([label] + [grid.get((src["id"], col), "-") for col in columns])
     return rows
+
+
+def render_grid(matrix):
+    """The table as aligned text rows, one per source, for the run's output."""
+    rows = table_rows(matrix)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |" for row in rows]
 
 
 def render_table(matrix):

@@ -33,7 +33,14 @@ PRUNE_KINDS = (
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 )
+CLUSTER_KINDS = (
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+)
 COMPONENT_LABEL = "operator.istio.io/component"
+BASE_COMPONENT = "Base"
 REVISION_LABEL = "istio.io/rev"
 NOT_PRUNED_LABEL = "install.operator.istio.io/owning-resource-not-pruned"
 
@@ -164,45 +171,59 @@ def _istio_crds(kube):
             if ((crd.get("spec") or {}).get("group") or "").endswith("istio.io")]
 
 
+def _installed(kube, namespace, selector):
+    """Objects istioctl installed that match `selector`, namespaced and cluster-scoped."""
+    found = []
+    for api_version, kind in PRUNE_KINDS:
+        found.extend(kube.list(api_version, kind, namespace=namespace, label_selector=selector))
+    for api_version, kind in CLUSTER_KINDS:
+        found.extend(kube.list(api_version, kind, label_selector=selector))
+    return found
+
+
 def absent(module, kube):
+    """Uninstall a revision (or, with purge, every revision and the shared base objects).
+
+    `istioctl uninstall --revision` keeps the shared base objects (CRDs, istio-reader account);
+    `istioctl uninstall --purge` would delete the CRDs too, so purge is done revision by
+    revision plus the base objects, and CRDs go only with remove_crds.
+    """
     params = module.params
     namespace = params["namespace"]
     istiods = live_istiods(kube, namespace)
     current = revision_istiod(istiods, params["revision"])
     live_version = iop.istiod_version(current) if current else None
+    not_base = "%s,%s!=%s" % (COMPONENT_LABEL, COMPONENT_LABEL, BASE_COMPONENT)
     if params["purge"]:
-        leftovers = []
-        for api_version, kind in PRUNE_KINDS:
-            leftovers.extend(kube.list(api_version, kind, namespace=namespace, label_selector=COMPONENT_LABEL))
-        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-            leftovers.extend(kube.list("admissionregistration.k8s.io/v1", kind, label_selector=REVISION_LABEL))
-        cmd = [params["istioctl"], "uninstall", "--purge", "-y"] + _istioctl_common(params)
+        owned = _installed(kube, namespace, not_base)
+        revisions = sorted(set(((o.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL) or "default"
+                               for o in owned))
+        base = _installed(kube, namespace, "%s=%s" % (COMPONENT_LABEL, BASE_COMPONENT))
     else:
-        selector = "%s=%s" % (REVISION_LABEL, iop.revision_label(params["revision"]))
-        leftovers = []
-        for api_version, kind in PRUNE_KINDS:
-            leftovers.extend(kube.list(api_version, kind, namespace=namespace, label_selector=selector))
-        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-            leftovers.extend(kube.list("admissionregistration.k8s.io/v1", kind, label_selector=selector))
-        cmd = [params["istioctl"], "uninstall", "--revision", iop.revision_label(params["revision"]), "-y"] \
-            + _istioctl_common(params)
-    differences = [{"object": iop.describe(obj), "action": "prune", "changes": []} for obj in leftovers]
+        label = iop.revision_label(params["revision"])
+        owned = _installed(kube, namespace, "%s=%s,%s" % (REVISION_LABEL, label, not_base))
+        revisions = [label] if owned else []
+        base = []
     crds = _istio_crds(kube) if params["remove_crds"] else []
-    differences.extend({"object": iop.describe(crd), "action": "prune", "changes": []} for crd in crds)
+    differences = [{"object": iop.describe(obj), "action": "prune", "changes": []} for obj in owned + base + crds]
+    commands = [[params["istioctl"], "uninstall", "--revision", revision, "-y"] + _istioctl_common(params)
+                for revision in revisions]
     result = {"changed": bool(differences), "live_version": live_version, "differences": _public(differences),
-              "command": [], "action": "none"}
+              "command": commands[0] if commands else [], "commands": commands, "action": "none"}
     if not differences:
         module.exit_json(**result)
     result["action"] = "uninstall"
     result["diff"] = {"before_header": "cluster", "after_header": "absent",
                       "prepared": "\n".join(iop.summarize(differences)) + "\n"}
-    if leftovers:
-        result["command"] = cmd
-        if not module.check_mode:
-            result["stdout"] = _run(module, cmd, "istioctl uninstall")
-    if crds and not module.check_mode:
-        for crd in crds:
-            kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"])
+    if module.check_mode:
+        module.exit_json(**result)
+    outputs = []
+    for cmd in commands:
+        outputs.append(_run(module, cmd, "istioctl uninstall"))
+    result["stdout"] = "\n".join(outputs)
+    for obj in base + crds:
+        kube.delete(obj.get("apiVersion") or "v1", obj["kind"], obj["metadata"]["name"],
+                    (obj.get("metadata") or {}).get("namespace"))
     module.exit_json(**result)
 
 

@@ -182,6 +182,11 @@ table:
   returned: always
   type: list
   elements: str
+grid:
+  description: The matrix as aligned rows, one per source, one column per destination and request.
+  returned: always
+  type: list
+  elements: str
 changes:
   description: Cells whose decision differs between the cluster and the cluster with the proposed objects.
   returned: always
@@ -319,7 +324,8 @@ def run(module):
         changes = am.diff_matrices(am.compute_matrix(before, **kwargs), matrix)
     checks = run_checks(module, kube, before, after)
     refusals = ["%s: %s" % (c["name"], r) for c in checks for r in c["refusals"]]
-    result = dict(changed=False, matrix=matrix, table=am.render_table(matrix), changes=changes, checks=checks,
+    result = dict(changed=False, matrix=matrix, table=am.render_table(matrix), grid=am.render_grid(matrix), changes=changes,
+                  checks=checks,
                   refusals=refusals, passed=not refusals, summary=[am.check_summary(c) for c in checks])
     if params["output_dir"]:
         base = os.path.join(params["output_dir"], params["report_name"])

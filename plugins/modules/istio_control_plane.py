@@ -18,8 +18,10 @@ description:
   - The comparison ignores what the API server and istiod write themselves (status, server bookkeeping,
     every webhook C(caBundle) and the validating webhook's C(failurePolicy)).
   - Refuses to move a revision's control plane by more than one minor release, naming both versions.
-  - With I(state=absent) runs C(istioctl uninstall) for the revision (or C(--purge)) only when objects of
-    that revision exist, and removes Istio's CRDs only when I(remove_crds=true).
+  - With I(state=absent) runs C(istioctl uninstall --revision) only when objects of that revision exist
+    (the shared base objects and the CRDs stay). With I(purge=true) every revision is uninstalled that way
+    and the shared base objects are deleted too. Istio's CRDs are deleted only when I(remove_crds=true)
+    (C(istioctl uninstall --purge) is not used because it deletes the CRDs as well).
   - In check mode nothing is changed; C(changed) and the diff say what would be done.
 author:
   - meshops developers
@@ -72,7 +74,7 @@ options:
     type: int
     default: 300
   purge:
-    description: With I(state=absent), remove every Istio control plane of the cluster (C(istioctl uninstall --purge)).
+    description: With I(state=absent), remove every Istio control plane of the cluster and the shared base objects.
     type: bool
     default: false
   remove_crds:
@@ -125,10 +127,15 @@ objects:
   type: int
   sample: 42
 command:
-  description: The istioctl command that was run; empty when none ran.
+  description: The (first) istioctl command that ran or, in check mode, would run; empty when none.
   returned: always
   type: list
   elements: str
+commands:
+  description: With I(state=absent), every istioctl uninstall command, one per revision.
+  returned: when state is absent
+  type: list
+  elements: list
 stdout:
   description: Output of the istioctl command that ran.
   returned: when a command ran

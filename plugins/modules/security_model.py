@@ -155,6 +155,10 @@ def run(module):
     p = module.params
     if p["kubeconfig"]:
         kube = Kube(p["kubeconfig"], p["context"])
+        for kind in sm.KINDS:
+            if kube.resource(sm.API_VERSION, kind) is None:
+                module.fail_json(msg="The API server does not serve %s %s: install Istio's control plane first "
+                                     "(playbooks/install.yml); nothing was applied." % (sm.API_VERSION, kind))
         current = kube.list(sm.API_VERSION, "PeerAuthentication") + kube.list(sm.API_VERSION, "AuthorizationPolicy")
         accounts = None
         if p["check_service_accounts"]:

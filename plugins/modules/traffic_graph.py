@@ -36,6 +36,10 @@ options:
     elements: str
     choices: [svg, png, pdf]
     default: [svg, png]
+  command:
+    description: Graphviz's C(dot) program, a name looked up on C(PATH) or a path.
+    type: str
+    default: dot
   mode:
     description: File mode of the files written.
     type: raw
@@ -104,6 +108,7 @@ def main():
             dot=dict(type="str", required=True),
             path=dict(type="path", required=True),
             formats=dict(type="list", elements="str", default=["svg", "png"], choices=["svg", "png", "pdf"]),
+            command=dict(type="str", default="dot"),
             mode=dict(type="raw", default="0640"),
         ),
         supports_check_mode=True,
@@ -129,11 +134,15 @@ def main():
         result["changed"] = module.set_mode_if_different(path, module.params["mode"], result["changed"])
 
     todo = [(fmt, out) for fmt, out in outputs if dot_changed or not os.path.exists(out)]
-    dot_bin = module.get_bin_path("dot") if outputs else None
+    command = module.params["command"]
+    if os.sep in command:
+        dot_bin = command if os.access(command, os.X_OK) else None
+    else:
+        dot_bin = module.get_bin_path(command) if outputs else None
     if outputs and not dot_bin:
         result["dot_missing"] = True
-        module.warn("Graphviz 'dot' was not found on PATH, so only %s was written; install graphviz "
-                    "(apt-get install graphviz) to get %s" % (path, ", ".join(out for _, out in outputs)))
+        module.warn("Graphviz '%s' was not found, so only %s was written; install graphviz "
+                    "(apt-get install graphviz) to get %s" % (command, path, ", ".join(out for _, out in outputs)))
         todo = []
     for fmt, out in todo:
         result["rendered"].append(out)

@@ -5,6 +5,7 @@ installed and converged, as the other areas' tests expect.
 """
 
 import os
+import time
 
 import pytest
 import yaml
@@ -44,6 +45,21 @@ def _converge(playbook, **extra):
 
 def _istiod(kube):
     return kube.get("apps/v1", "Deployment", "istiod", NS)
+
+
+def _rolled_out(kube, name):
+    """Wait until the Deployment's latest generation is rolled out (status settled)."""
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        dep = kube.get("apps/v1", "Deployment", name, NS)
+        status = dep.get("status") or {}
+        replicas = dep["spec"].get("replicas", 1)
+        if (status.get("observedGeneration") == dep["metadata"]["generation"] and status.get("updatedReplicas") == replicas
+                and status.get("replicas") == replicas and status.get("availableReplicas") == replicas):
+            return dep
+        time.sleep(1)
+    pytest.fail("Deployment %s did not roll out" % name)
+    return None
 
 
 def _image_tag(deployment):
@@ -171,27 +187,33 @@ def test_egress_gateway_toggle_installs_and_prunes(playbook, kube):
 
 # --------------------------------------------------------------------------- versions
 def test_skipping_a_minor_release_is_refused(playbook, kube, lab):
-    """A cluster that reports 1.29.x must not be moved to the pinned 1.31 in one step."""
+    """A cluster whose istiod runs 1.29.x must not be moved to the pinned 1.31 in one step."""
     target = lab.versions["ISTIO_VERSION"]
     major, minor = target.split(".")[:2]
     old = "%s.%d.3" % (major, int(minor) - 2)
     deployments = kube.resource("apps/v1", "Deployment")
-    istiod = _istiod(kube)
-    label = next(k for k in ("operator.istio.io/version", "app.kubernetes.io/version")
-                 if k in istiod["metadata"].get("labels", {}))
-    original = istiod["metadata"]["labels"][label]
-    deployments.patch(name="istiod", namespace=NS, body={"metadata": {"labels": {label: old}}},
-                      content_type="application/merge-patch+json")
+    image = _istiod(kube)["spec"]["template"]["spec"]["containers"][0]["image"]
+    older = image.rsplit(":", 1)[0] + ":" + old
+
+    def set_image(value):
+        deployments.patch(name="istiod", namespace=NS, content_type="application/strategic-merge-patch+json",
+                          body={"spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": value}]}}}})
+
+    set_image(older)
     try:
+        _rolled_out(kube, "istiod")
+        time.sleep(5)  # let istiod, restarted for the new tag by the lab, settle its webhooks
         before = _snapshot(kube)
         result = _converge(playbook)
         assert result.rc != 0, result.tail()
-        assert "from %s to %s" % (old, target) in result.output
+        assert "refusing to upgrade the control plane (revision default) from %s to %s" % (old, target) in result.output
         assert "one minor release at a time" in result.output
         assert _snapshot(kube) == before
+        assert _image_tag(_istiod(kube)) == old
     finally:
-        deployments.patch(name="istiod", namespace=NS, body={"metadata": {"labels": {label: original}}},
-                          content_type="application/merge-patch+json")
+        set_image(image)
+        _rolled_out(kube, "istiod")
+    assert _converge(playbook).changed == 0
 
 
 # --------------------------------------------------------------------------- uninstall and upgrade
@@ -207,6 +229,23 @@ def test_absent_uninstalls_and_keeps_crds(playbook, kube):
     again = _converge(playbook, control_plane_state="absent")
     assert again.rc == 0, again.tail()
     assert again.changed == 0, again.tail()
+
+
+def test_purge_removes_shared_objects_and_keeps_crds(playbook, kube):
+    # `istioctl uninstall --revision` keeps the shared base objects such as the istio-reader account
+    assert kube.get("v1", "ServiceAccount", "istio-reader-service-account", NS) is not None
+    check = playbook(PLAYBOOK, extra_vars=dict(CONVERGE, control_plane_state="absent", control_plane_purge=True),
+                     check=True, diff=True)
+    assert check.rc == 0 and check.changed >= 1, check.tail()
+    assert "- ServiceAccount istio-system/istio-reader-service-account" in check.output
+    assert kube.get("v1", "ServiceAccount", "istio-reader-service-account", NS) is not None
+
+    purge = _converge(playbook, control_plane_state="absent", control_plane_purge=True)
+    assert purge.rc == 0, purge.tail()
+    assert purge.changed >= 1
+    assert kube.get("v1", "ServiceAccount", "istio-reader-service-account", NS) is None
+    assert kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "virtualservices.networking.istio.io")
+    assert _converge(playbook, control_plane_state="absent", control_plane_purge=True).changed == 0
 
 
 def test_in_place_upgrade_one_minor(playbook, kube, lab):

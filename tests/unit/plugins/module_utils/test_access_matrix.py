@@ -423,3 +423,13 @@ def test_gateways_ignore_peer_authentication_but_enforce_policies():
     assert decide(objs, "test/netpod", "istio-system/istio-ingressgateway", port=8080, path="/admin")["decision"] == "deny"
     # as a source, a gateway talks mTLS to the mesh like a sidecar
     assert decide(objs, "istio-system/istio-ingressgateway", "default/ratings-v1")["mtls"] == "mutual_tls"
+
+
+def test_grid_rows_are_aligned_one_per_source():
+    matrix = am.compute_matrix(bookinfo() + [peer_auth("default", "default", "STRICT")], namespaces=["default", "test"])
+    grid = am.render_grid(matrix)
+    assert len(grid) == 1 + 7
+    assert len(set(len(line) for line in grid)) == 1
+    assert grid[0].startswith("| source ") and "ratings.default:9080 GET /" in grid[0]
+    assert grid[-1].startswith("| test/netpod (no sidecar) | RESET (default/default)")
+    assert [s["pods"] for s in matrix["sources"]] == [1] * 7
