@@ -2,10 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Apply a traffic model to a cluster: few API round trips, server-side apply, pruning.
 
-One run costs, on a converged cluster, one GET of the namespace and a handful of LISTs
-(three kinds in the namespace, three label-selected cluster-wide for objects the model left
-behind elsewhere): objects whose live spec and labels already equal the rendered ones are not
-sent at all. Objects that differ get one server-side apply PATCH each (``force`` with field
+One run costs, on a converged cluster, one GET of the namespace and three LISTs (the three
+kinds in the model's namespace): objects whose live spec and labels already equal the rendered
+ones are not sent at all. Pruning stays inside the model's namespace, so the same model name
+used in two namespaces (staging and production, say) never prunes the other's objects. Objects that differ get one server-side apply PATCH each (``force`` with field
 manager ``meshops.istio``), issued from a small thread pool over one shared connection pool,
 Gateways first, then DestinationRules, then VirtualServices. Check mode sends the same
 PATCHes with ``dryRun=All``, so the diff is what the API server would store.
@@ -172,10 +172,6 @@ class Kube(object):
             return list(pool.map(one, items))
 
 
-def _model_selector(model_name):
-    return "%s=%s,%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY, MODEL_LABEL, model_name)
-
-
 def _diff_entry(ref, before, after, dump):
     return {"before_header": "%s (live)" % ref if before else "%s (absent)" % ref,
             "after_header": "%s (model)" % ref if after else "%s (pruned)" % ref,
@@ -231,12 +227,10 @@ def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube)
     mark = time.time()
     ns_exists = kube.namespace_exists(namespace)
     live = {}
-    for kind, _ in KINDS:
-        if ns_exists:
+    if ns_exists:
+        for kind, _ in KINDS:
             for obj in kube.list(kind, namespace):
                 live[(kind, namespace, obj["metadata"]["name"])] = obj
-        for obj in kube.list(kind, selector=_model_selector(name)):
-            live[(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
     timings["read"] = round(time.time() - mark, 3)
     diffs = []
 

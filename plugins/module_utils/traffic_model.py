@@ -897,7 +897,7 @@ def plan(desired, live, model_name, prune=True):
     """Decide what a run does.
 
     ``desired``: rendered objects. ``live``: every live object of the managed kinds in the
-    model's namespace plus every object labelled with this model anywhere. Returns a dict:
+    model's namespace. Returns a dict:
     ``apply`` (list of (desired, live-or-None) that need a server-side apply), ``unchanged``
     (desired objects already converged), ``prune`` (live objects of this model no longer in
     it), ``conflicts`` (messages about same-named objects the model does not own).

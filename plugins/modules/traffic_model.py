@@ -19,8 +19,9 @@ description:
     service (or gateway) and the field.
   - Objects carry the labels C(app.kubernetes.io/managed-by=meshops.istio) and
     C(meshops.istio/model=<name>). Objects of the model that are no longer in it are deleted when
-    O(prune=true); objects without those labels are never modified or deleted, and an unmanaged
-    object with the name of a rendered one stops the run before anything changes.
+    O(prune=true), in the model's namespace (the same model name in another namespace is left
+    alone); objects without those labels are never modified or deleted, and an unmanaged object
+    with the name of a rendered one stops the run before anything changes.
   - Objects whose live spec and labels already equal the rendered ones are not sent at all; the
     others get one server-side apply each (field manager C(meshops.istio), forced), from a small
     thread pool sharing one connection pool. Check mode sends the same requests with C(dryRun=All).
@@ -39,7 +40,8 @@ options:
     required: true
   state:
     description:
-      - V(present) applies the model; V(absent) deletes every object labelled with the model's name.
+      - V(present) applies the model; V(absent) deletes every object labelled with the model's name
+        in the model's namespace.
     type: str
     choices: [present, absent]
     default: present

@@ -16,14 +16,15 @@ import pytest
 import yaml
 
 LABEL = "meshops.istio/addon"
+# Fixed nodePorts come from the low end of the range: Kubernetes hands out automatic nodePorts
+# from the upper part first, so these cannot collide with the ingress gateway's.
 NS = "istio-system"
 EXPOSURE = {
-    "kiali": {"type": "NodePort", "node_port": 32001},
-    "grafana": {"type": "NodePort", "node_port": 32002},
-    "jaeger": {"type": "NodePort", "node_port": 32003},
+    "kiali": {"type": "NodePort", "node_port": 30021},
+    "grafana": {"type": "NodePort", "node_port": 30022},
+    "jaeger": {"type": "NodePort", "node_port": 30023},
 }
 DEFAULT_ADDONS = ["kiali", "prometheus", "grafana", "jaeger"]
-ALL_ADDONS = DEFAULT_ADDONS + ["zipkin"]
 # Kinds the addon samples contain; used to prove nothing labelled is left behind.
 KINDS = [("v1", "Service"), ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("apps/v1", "Deployment"),
          ("rbac.authorization.k8s.io/v1", "ClusterRole"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
@@ -32,7 +33,7 @@ KINDS = [("v1", "Service"), ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("app
 HOLDER = {"apiVersion": "v1", "kind": "Service",
           "metadata": {"name": "addons-test-port-holder", "namespace": "default"},
           "spec": {"type": "NodePort", "selector": {"app": "nothing"},
-                   "ports": [{"name": "http", "port": 8080, "nodePort": 32555}]}}
+                   "ports": [{"name": "http", "port": 8080, "nodePort": 30025}]}}
 
 
 def addons_run(playbook, check=False, diff=False, **extra):
@@ -89,17 +90,17 @@ def pinned_istio_version():
 
 @pytest.fixture(scope="module")
 def mesh(lab, playbook, kube):
-    """The control plane installed, no addons, and a Service in `default` holding nodePort 32555."""
+    """The control plane installed, no addons, and a Service in `default` holding nodePort 30025."""
     result = playbook("playbooks/install.yml")
     assert result.rc == 0, result.tail()
-    result = playbook("playbooks/addons.yml", extra_vars={"addons_state": "absent", "addons_enabled": ["kiali", "prometheus", "grafana", "jaeger"]})
-    assert result.rc == 0, result.tail()
-    result = playbook("playbooks/addons.yml", extra_vars={"addons_state": "absent", "addons_enabled": ["zipkin"]})
-    assert result.rc == 0, result.tail()
+    for enabled in (DEFAULT_ADDONS, ["zipkin"]):
+        result = playbook("playbooks/addons.yml", extra_vars={"addons_state": "absent", "addons_enabled": enabled})
+        assert result.rc == 0, result.tail()
     assert labelled_objects(kube) == []
     services = kube.resource("v1", "Service")
-    if kube.get("v1", "Service", HOLDER["metadata"]["name"], "default") is None:
-        services.create(body=HOLDER, namespace="default")
+    if kube.get("v1", "Service", HOLDER["metadata"]["name"], "default") is not None:
+        services.delete(name=HOLDER["metadata"]["name"], namespace="default")
+    services.create(body=HOLDER, namespace="default")
     yield kube
     services.delete(name=HOLDER["metadata"]["name"], namespace="default")
 
@@ -111,8 +112,8 @@ def mesh(lab, playbook, kube):
      [r"addons_enabled", r"kibana", r"kiali, prometheus, grafana, jaeger, zipkin"]),
     ({"addons_exposure": {"kiali": {"type": "NodePort", "node_port": 40000}}},
      [r"addons_exposure\.kiali\.node_port=40000 is outside the cluster's nodePort range 30000-32767"]),
-    ({"addons_exposure": {"grafana": {"type": "NodePort", "node_port": 32555}}},
-     [r"addons_exposure\.grafana\.node_port=32555 is already used by Service default/addons-test-port-holder"]),
+    ({"addons_exposure": {"grafana": {"type": "NodePort", "node_port": 30025}}},
+     [r"addons_exposure\.grafana\.node_port=30025 is already used by Service default/addons-test-port-holder"]),
     ({"addons_exposure": {"kiali": {"type": "Nodeport"}}},
      [r"addons_exposure\.kiali\.type='Nodeport' is not a Service type this role sets; "
       r"accepted: ClusterIP, NodePort, LoadBalancer"]),
@@ -156,11 +157,11 @@ def test_crd_established_and_its_custom_resources_applied(installed, kube):
 def test_exposure_lands_on_the_ui_services(installed, kube):
     kiali = kube.get("v1", "Service", "kiali", NS)
     assert kiali["spec"]["type"] == "NodePort"
-    assert service_port(kiali, 20001)["nodePort"] == 32001
+    assert service_port(kiali, 20001)["nodePort"] == 30021
     grafana = kube.get("v1", "Service", "grafana", NS)
-    assert grafana["spec"]["type"] == "NodePort" and service_port(grafana, 3000)["nodePort"] == 32002
+    assert grafana["spec"]["type"] == "NodePort" and service_port(grafana, 3000)["nodePort"] == 30022
     tracing = kube.get("v1", "Service", "tracing", NS)
-    assert tracing["spec"]["type"] == "NodePort" and service_port(tracing, 80)["nodePort"] == 32003
+    assert tracing["spec"]["type"] == "NodePort" and service_port(tracing, 80)["nodePort"] == 30023
     assert kube.get("v1", "Service", "jaeger-collector", NS)["spec"]["type"] == "ClusterIP"
     assert kube.get("v1", "Service", "prometheus", NS)["spec"]["type"] == "ClusterIP"
 
@@ -193,7 +194,7 @@ def test_service_switched_to_cluster_ip_by_hand_is_restored_and_reported(install
     assert result.rc == 0, result.tail()
     assert result.changed == 1, result.tail(150)
     kiali = kube.get("v1", "Service", "kiali", NS)
-    assert kiali["spec"]["type"] == "NodePort" and service_port(kiali, 20001)["nodePort"] == 32001
+    assert kiali["spec"]["type"] == "NodePort" and service_port(kiali, 20001)["nodePort"] == 30021
 
 
 def test_check_mode_on_a_converged_cluster(installed, playbook):
@@ -266,9 +267,9 @@ def test_access_summary_lists_every_exposed_addon_and_the_ingress(installed, lab
     ingress = kube.get("v1", "Service", "istio-ingressgateway", NS)
     http2 = [p for p in ingress["spec"]["ports"] if p["name"] == "http2"][0]["nodePort"]
     assert urls == {
-        "kiali": "http://127.0.0.1:32001/kiali",
-        "grafana": "http://127.0.0.1:32002/",
-        "jaeger": "http://127.0.0.1:32003/jaeger",
+        "kiali": "http://127.0.0.1:30021/kiali",
+        "grafana": "http://127.0.0.1:30022/",
+        "jaeger": "http://127.0.0.1:30023/jaeger",
         "prometheus": "istioctl dashboard prometheus",
         "productpage": "http://127.0.0.1:%d/productpage" % http2,
     }
@@ -328,10 +329,10 @@ def test_traffic_check_fails_rather_than_passes_without_prometheus(mesh, lab, pl
 
 def test_zipkin_instead_of_jaeger(mesh, playbook, kube):
     result = playbook("playbooks/addons.yml", extra_vars={
-        "addons_enabled": ["zipkin"], "addons_exposure": {"zipkin": {"type": "NodePort", "node_port": 32004}}})
+        "addons_enabled": ["zipkin"], "addons_exposure": {"zipkin": {"type": "NodePort", "node_port": 30024}}})
     assert result.rc == 0, result.tail()
     zipkin = kube.get("v1", "Service", "zipkin", NS)
-    assert zipkin["spec"]["type"] == "NodePort" and service_port(zipkin, 9411)["nodePort"] == 32004
+    assert zipkin["spec"]["type"] == "NodePort" and service_port(zipkin, 9411)["nodePort"] == 30024
     assert zipkin["metadata"]["labels"][LABEL] == "zipkin"
     assert condition(kube.get("apps/v1", "Deployment", "zipkin", NS), "Available") == ["True"]
     result = playbook("playbooks/addons.yml", extra_vars={"addons_state": "absent", "addons_enabled": ["zipkin"]})

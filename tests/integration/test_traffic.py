@@ -259,6 +259,23 @@ def test_prune_removes_a_service_that_left_and_spares_unmanaged_objects(istio, p
     assert sorted(managed(kube, "shop", NS)) == sorted(kept_with_delivery)
 
 
+def test_the_same_model_name_in_another_namespace_is_left_alone(istio, playbook, kube):
+    staging = shop_model()
+    staging["namespace"] = "shop-staging"
+    assert apply_shop(playbook, model=staging, traffic_check_hosts=False).rc == 0
+    before = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "shop", "shop-staging").items())
+    assert len(before) == 7
+    smaller = shop_model()
+    smaller["services"] = [s for s in smaller["services"] if s["name"] != "delivery"]
+    result = apply_shop(playbook, model=smaller)
+    assert result.rc == 0, result.tail()
+    after = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "shop", "shop-staging").items())
+    assert after == before
+    removed = apply_shop(playbook, model=staging, traffic_state="absent")
+    assert removed.rc == 0 and managed(kube, "shop", "shop-staging") == {}
+    assert ("VirtualService", "vsvc-order") in managed(kube, "shop", NS)
+
+
 def test_an_unmanaged_object_with_a_rendered_name_stops_the_run(istio, playbook, kube):
     vsvcs = kube.resource(ISTIO, "VirtualService")
     if kube.get(ISTIO, "VirtualService", "vsvc-billing", NS) is None:

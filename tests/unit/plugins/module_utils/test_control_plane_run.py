@@ -1,0 +1,191 @@
+"""The control plane module's planning and uninstall decisions, with an in-memory API server."""
+
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils import control_plane_run as run
+
+
+class FakeKube:
+    """Objects by (kind, namespace, name); dry-run apply returns the object merged over the live one."""
+
+    def __init__(self, objects, cluster_scoped=("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+                                                 "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")):
+        self.objects = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in objects}
+        self.cluster_scoped = cluster_scoped
+        self.deleted = []
+
+    def namespaced(self, api_version, kind):
+        return kind not in self.cluster_scoped
+
+    def get(self, api_version, kind, name, namespace=None):
+        return self.objects.get((kind, namespace or "", name))
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        found = []
+        for (k, ns, _), obj in sorted(self.objects.items()):
+            if k != kind or (namespace and ns != namespace):
+                continue
+            if label_selector and not _matches(obj["metadata"].get("labels") or {}, label_selector):
+                continue
+            found.append(obj)
+        return found
+
+    def dry_run_apply(self, obj, field_manager):
+        live = self.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        merged = dict(live)
+        merged.update({k: v for k, v in obj.items() if k != "metadata"})
+        return merged
+
+    def delete(self, api_version, kind, name, namespace=None):
+        self.deleted.append((kind, name))
+        return self.objects.pop((kind, namespace or "", name), None) is not None
+
+
+def _matches(labels, selector):
+    for term in selector.split(","):
+        if term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif "!=" in term:
+            key, value = term.split("!=")
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.split("=")
+            if labels.get(key) != value:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _obj(kind, name, namespace="istio-system", component="Pilot", rev="default", spec=None, api_version="v1", **labels):
+    metadata = {"name": name, "labels": dict(labels)}
+    if namespace:
+        metadata["namespace"] = namespace
+    if component:
+        metadata["labels"]["operator.istio.io/component"] = component
+    if rev:
+        metadata["labels"]["istio.io/rev"] = rev
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec or {}}
+
+
+TAG = _obj("MutatingWebhookConfiguration", "istio-revision-tag-default", namespace=None,
+           api_version="admissionregistration.k8s.io/v1",
+           **{"install.operator.istio.io/owning-resource-not-pruned": "true"})
+
+
+def test_plan_finds_create_update_and_prune():
+    live = [
+        _obj("Deployment", "istiod", spec={"replicas": 1}, api_version="apps/v1"),
+        _obj("Service", "istio-ingressgateway", component="IngressGateways", spec={"type": "LoadBalancer"}),
+        _obj("Deployment", "istio-egressgateway", component="EgressGateways", api_version="apps/v1"),
+        _obj("Service", "istiod-revision-tag-default", **{"install.operator.istio.io/owning-resource-not-pruned": "true"}),
+        TAG,
+    ]
+    manifest = [
+        _obj("Deployment", "istiod", spec={"replicas": 1}, api_version="apps/v1"),
+        _obj("Service", "istio-ingressgateway", component="IngressGateways", spec={"type": "NodePort"}),
+        _obj("ConfigMap", "istio"),
+    ]
+    differences = run.plan(FakeKube(live), manifest, "istio-system", "", "istio-operator")
+    by_object = {d["object"]: d for d in differences}
+    assert set(by_object) == {"Service istio-system/istio-ingressgateway", "ConfigMap istio-system/istio",
+                              "Deployment istio-system/istio-egressgateway"}
+    assert by_object["Service istio-system/istio-ingressgateway"]["changes"] == [("spec.type", "LoadBalancer", "NodePort")]
+    assert by_object["ConfigMap istio-system/istio"]["action"] == "create"
+    assert by_object["Deployment istio-system/istio-egressgateway"]["action"] == "prune"
+
+
+def test_plan_of_the_default_revision_wants_the_default_tag_webhook():
+    live = [_obj("Deployment", "istiod", api_version="apps/v1")]
+    manifest = [_obj("Deployment", "istiod", api_version="apps/v1")]
+    differences = run.plan(FakeKube(live), manifest, "istio-system", "", "istio-operator")
+    assert differences == [{"object": "MutatingWebhookConfiguration istio-revision-tag-default", "action": "create", "changes": []}]
+    # a named revision has no default tag to look for
+    live = [_obj("Deployment", "istiod-canary", rev="canary", api_version="apps/v1")]
+    manifest = [_obj("Deployment", "istiod-canary", rev="canary", api_version="apps/v1")]
+    assert run.plan(FakeKube(live), manifest, "istio-system", "canary", "istio-operator") == []
+
+
+def test_plan_sets_the_namespace_of_namespaced_objects():
+    manifest = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio"}}]
+    differences = run.plan(FakeKube([TAG]), manifest, "mesh", "", "istio-operator")
+    assert differences == [{"object": "ConfigMap mesh/istio", "action": "create", "changes": []}]
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
+        self.commands = []
+        self.result = None
+
+    def run_command(self, cmd, data=None):
+        self.commands.append(cmd)
+        return 0, "removed", ""
+
+    def exit_json(self, **result):
+        self.result = result
+        raise SystemExit(0)
+
+    def fail_json(self, **result):
+        self.result = dict(result, failed=True)
+        raise SystemExit(1)
+
+
+def _absent(kube, check_mode=False, **params):
+    module = FakeModule(dict({"istioctl": "istioctl", "namespace": "istio-system", "revision": "", "purge": False,
+                              "remove_crds": False, "kubeconfig": "kc", "context": ""}, **params), check_mode)
+    with pytest.raises(SystemExit):
+        run.absent(module, kube)
+    return module
+
+
+def _cluster():
+    return FakeKube([
+        _obj("Deployment", "istiod", api_version="apps/v1"),
+        _obj("Deployment", "istiod-canary", rev="canary", api_version="apps/v1"),
+        _obj("ServiceAccount", "istio-reader-service-account", component="Base"),
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "virtualservices.networking.istio.io"}, "spec": {"group": "networking.istio.io"}},
+    ])
+
+
+def test_absent_uninstalls_only_the_revision_and_keeps_base_and_crds():
+    kube = _cluster()
+    module = _absent(kube)
+    assert module.result["changed"] is True
+    assert module.commands == [["istioctl", "uninstall", "--revision", "default", "-y", "--kubeconfig", "kc"]]
+    assert kube.deleted == []
+
+
+def test_absent_in_check_mode_runs_nothing():
+    kube = _cluster()
+    module = _absent(kube, check_mode=True, revision="canary")
+    assert module.result["changed"] is True
+    assert module.result["commands"] == [["istioctl", "uninstall", "--revision", "canary", "-y", "--kubeconfig", "kc"]]
+    assert module.commands == [] and kube.deleted == []
+
+
+def test_absent_is_a_no_op_when_the_revision_is_gone():
+    module = _absent(FakeKube([_obj("ServiceAccount", "istio-reader-service-account", component="Base")]))
+    assert module.result["changed"] is False and module.commands == []
+
+
+def test_purge_uninstalls_every_revision_and_the_base_but_not_the_crds():
+    kube = _cluster()
+    module = _absent(kube, purge=True)
+    assert [c[3] for c in module.commands] == ["canary", "default"]
+    assert kube.deleted == [("ServiceAccount", "istio-reader-service-account")]
+    assert kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "virtualservices.networking.istio.io")
+
+
+def test_remove_crds_deletes_istio_crds_only():
+    kube = _cluster()
+    kube.objects[("CustomResourceDefinition", "", "widgets.example.com")] = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com"}}
+    _absent(kube, purge=True, remove_crds=True)
+    assert ("CustomResourceDefinition", "virtualservices.networking.istio.io") in kube.deleted
+    assert ("CustomResourceDefinition", "widgets.example.com") not in kube.deleted
