@@ -107,8 +107,8 @@ def playbook_env():
 
 def module_timings(output):
     """The traffic module's own figures, from the role's summary line."""
-    match = re.search(r"created (\d+), updated (\d+), pruned (\d+), unchanged (\d+)\s+\((\d+) API calls, ([\d.]+) s\)",
-                      output.replace("\n", " "))
+    match = re.search(r"created (\d+), updated (\d+), pruned (\d+), unchanged (\d+) \((\d+) API calls, ([\d.]+) s\)",
+                      " ".join(output.split()))
     if not match:
         return {}
     keys = ("created", "updated", "pruned", "unchanged", "api_calls", "module_seconds")

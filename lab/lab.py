@@ -386,6 +386,12 @@ control_plane_values:
   base:
     validationURL: "https://localhost:{webhook}/validate"
 control_plane_ingress_service_type: NodePort
+# Dashboards on fixed nodePorts, so the access summary's URLs stay the same between runs.
+addons_exposure:
+  kiali: {{type: NodePort, node_port: 30001}}
+  grafana: {{type: NodePort, node_port: 30002}}
+  jaeger: {{type: NodePort, node_port: 30003}}
+  prometheus: {{type: NodePort, node_port: 30004}}
 # No container runs in the lab: checks that need a data plane report themselves skipped.
 verify_data_plane: false
 """.format(name=lab.name, kubeconfig=lab.kubeconfig, out=os.path.join(lab.state, "out"),

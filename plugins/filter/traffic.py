@@ -5,17 +5,46 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import json
+
+import yaml
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.meshops.istio.plugins.module_utils.traffic_model import (
-    route_weights, shift_weights,
+    ModelError, render, render_dot, render_manifest, route_weights, shift_weights, validate,
 )
+
+
+def _plain(value):
+    """Ansible's templated values (tagged str subclasses and the like) as plain JSON data."""
+    return json.loads(json.dumps(value))
+
+
+def traffic_render(model):
+    """Validate and render a model in the controller process (no module start).
+
+    Returns ``errors`` (empty when the model is valid) and ``message``; for a valid model also
+    ``name``, ``namespace``, ``objects`` (how many), ``manifest`` (multi-document YAML) and ``dot``.
+    """
+    try:
+        model = _plain(model)
+    except (TypeError, ValueError) as err:
+        return {"errors": ["the model is not plain data: %s" % err], "message": "traffic model is invalid"}
+    try:
+        normalized = validate(model)
+    except ModelError as err:
+        return {"errors": err.errors, "message": str(err), "name": err.model_name}
+    objects = render(normalized)
+    return {"errors": [], "message": "", "name": normalized["name"], "namespace": normalized["namespace"],
+            "services": len(normalized["services"]), "objects": len(objects),
+            "manifest": render_manifest(objects, yaml.safe_dump), "dot": render_dot(normalized)}
 
 
 def traffic_shift(model, service, weight, stable="stable", canary="canary"):
     """Put ``weight`` percent of ``service`` on its canary subset."""
     try:
-        return shift_weights(model, service, weight, stable=stable, canary=canary)
+        return shift_weights(_plain(model), service, weight, stable=stable, canary=canary)
     except ValueError as err:
         raise AnsibleFilterError("traffic_shift: %s" % err)
 
@@ -29,4 +58,4 @@ def traffic_weights(model, service):
 
 class FilterModule(object):
     def filters(self):
-        return {"traffic_shift": traffic_shift, "traffic_weights": traffic_weights}
+        return {"traffic_render": traffic_render, "traffic_shift": traffic_shift, "traffic_weights": traffic_weights}

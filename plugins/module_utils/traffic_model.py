@@ -1047,7 +1047,7 @@ def _match_text(match):
 def _route_text(route, dest):
     lines = []
     if route["match"]:
-        lines.append(" | ".join(_match_text(m) for m in route["match"]))
+        lines.append(" |\n".join(_match_text(m) for m in route["match"]))
     else:
         lines.append("default")
     if dest["weight"] is not None:

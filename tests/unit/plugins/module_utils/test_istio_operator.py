@@ -106,7 +106,8 @@ def test_render_cluster_ip_has_no_traffic_policy():
     ({"values": ["a"]}, "control_plane_values must be a dict"),
     ({"ingress_service_type": "ClusterIP", "ingress_node_ports": {"http": 31080}}, "needs control_plane_ingress_service_type NodePort"),
     ({"ingress_service_type": "NodePort", "ingress_node_ports": {"htp": 31080}}, "unknown key(s) htp; accepted keys: http, https, status"),
-    ({"ingress_service_type": "NodePort", "ingress_node_ports": {"http": 80}}, "control_plane_ingress_node_ports.http=80 is outside the NodePort range 30000-32767"),
+    ({"ingress_service_type": "NodePort", "ingress_node_ports": {"http": 80}},
+     "control_plane_ingress_node_ports.http=80 is outside the NodePort range 30000-32767"),
     ({"ingress_service_type": "NodePort", "ingress_node_ports": {"http": "x"}}, "control_plane_ingress_node_ports.http='x' is not a port number"),
     ({"ingress_service_type": "NodePort", "ingress_node_ports": {"http": 31000, "https": 31000}}, "both use 31000"),
 ])

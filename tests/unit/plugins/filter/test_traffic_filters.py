@@ -1,0 +1,61 @@
+"""Unit tests for plugins/filter/traffic.py: traffic_render, traffic_shift, traffic_weights."""
+
+import os
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.meshops.istio.plugins.filter import traffic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+
+
+class TaggedStr(str):
+    """Stands in for the str subclasses Ansible's templating hands to filters."""
+
+
+def shop():
+    with open(os.path.join(ROOT, "examples", "shop-model.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_filters_are_registered():
+    assert sorted(traffic.FilterModule().filters()) == ["traffic_render", "traffic_shift", "traffic_weights"]
+
+
+def test_render_returns_manifest_dot_and_counts():
+    model = shop()
+    model["name"] = TaggedStr("shop")
+    rendered = traffic.traffic_render(model)
+    assert rendered["errors"] == [] and rendered["message"] == ""
+    assert (rendered["name"], rendered["namespace"], rendered["services"], rendered["objects"]) == ("shop", "shop", 3, 7)
+    assert [o["metadata"]["name"] for o in yaml.safe_load_all(rendered["manifest"])][:2] == ["main-gw", "destrule-order"]
+    assert rendered["dot"].startswith('digraph "traffic model shop"')
+
+
+def test_render_returns_the_errors_of_a_bad_model_instead_of_raising():
+    model = shop()
+    model["services"][0]["routes"][1]["destinations"][1]["weight"] = 30
+    model["services"][1]["timeout"] = "5s"
+    rendered = traffic.traffic_render(model)
+    assert rendered["errors"] == [
+        "service 'order': routes[1].destinations: weights 90 + 30 sum to 120; they must sum to 100",
+        "service 'delivery': unknown key 'timeout' (accepted: name, host, hosts, gateways, port, subsets, routes, "
+        "load_balancer, connection_pool, outlier_detection)"]
+    assert rendered["message"].startswith("traffic model 'shop' is invalid (2 errors):")
+    assert "manifest" not in rendered
+
+
+def test_render_refuses_data_that_is_not_json():
+    rendered = traffic.traffic_render({"name": "x", "services": [{"name": object()}]})
+    assert rendered["errors"][0].startswith("the model is not plain data")
+
+
+def test_shift_and_weights():
+    shifted = traffic.traffic_shift(shop(), "order", 50)
+    assert traffic.traffic_weights(shifted, "order") == {"stable": 50, "canary": 50}
+    with pytest.raises(AnsibleFilterError, match="traffic_shift: service 'billing' is not in the model"):
+        traffic.traffic_shift(shop(), "billing", 50)
+    with pytest.raises(AnsibleFilterError, match="the model must be a mapping"):
+        traffic.traffic_weights(["not", "a", "model"], "order")
