@@ -17,7 +17,7 @@ demo: venv lab-build lab-up
 
 ## test: lint, sanity, unit tests, then the lab scenario and the lab integration tests
 test: venv lint sanity collection lab-build molecule
-	MESHOPS_LAB_TEARDOWN=1 pytest tests/unit tests/integration
+	MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
 
 venv:
 	@scripts/venv >/dev/null

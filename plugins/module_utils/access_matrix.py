@@ -761,7 +761,7 @@ def lookup(matrix, source, destination, method="GET", path="/"):
 
 def cell_text(cell):
     text = cell["decision"].upper()
-    if cell["decision"] in (DENY, RESET, CUSTOM) and cell["policy"]:
+    if cell["policy"]:
         text += " (%s)" % cell["policy"]
     if cell.get("would"):
         text += " would %s (%s)" % (cell["would"]["decision"], cell["would"]["policy"])

@@ -74,9 +74,15 @@ def parse_recap(output):
     return hosts
 
 
-@pytest.fixture(scope="session")
-def lab():
+def lab_name(worker_id="master"):
+    """The session's lab: $MESHOPS_LAB_NAME (default meshops); each pytest-xdist worker gets its own."""
     name = os.environ.get("MESHOPS_LAB_NAME", "meshops")
+    return name if worker_id == "master" else "%s-%s" % (name, worker_id)
+
+
+@pytest.fixture(scope="session")
+def lab(worker_id):
+    name = lab_name(worker_id)
     subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "up", "--name", name], check=True)
     sys.path.insert(0, os.path.join(ROOT, "lab"))
     import build  # pylint: disable=import-outside-toplevel
