@@ -11,7 +11,8 @@ DOCUMENTATION = r"""
 module: access_matrix
 short_description: Compute who may call whom in an Istio mesh, and check a change before it is applied
 version_added: 0.1.0
-author: meshops developers
+author:
+  - meshops developers (@meshops)
 description:
   - Reads pods (labels, service account, whether an C(istio-proxy) sidecar is present), Services,
     PeerAuthentications, AuthorizationPolicies, Gateways and VirtualServices from the cluster.

@@ -11,7 +11,8 @@ DOCUMENTATION = r"""
 module: security_model
 short_description: Validate the mesh_security model and work out each staged step against the cluster
 version_added: 0.1.0
-author: meshops developers
+author:
+  - meshops developers (@meshops)
 description:
   - Validates PeerAuthentication and AuthorizationPolicy entries of the mesh_security model; every
     problem is reported with the variable and field it is in, and the module fails before anything

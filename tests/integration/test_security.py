@@ -8,6 +8,7 @@ stage by stage against hand-written tables, each lockout guard tripped and passe
 verify role's security checks.
 """
 
+# pylint: disable=redefined-outer-name,unused-argument
 import copy
 import http.server
 import json
@@ -81,8 +82,8 @@ def create_all(kube, docs, namespace=None):
 
 def delete(kube, api_version, kind, name, namespace=None):
     if kube.get(api_version, kind, name, namespace) is not None:
-        kube.resource(api_version, kind).delete(name=name, namespace=namespace,
-                                                 body={"gracePeriodSeconds": 0, "propagationPolicy": "Background"})
+        body = {"gracePeriodSeconds": 0, "propagationPolicy": "Background"}
+        kube.resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
     wait_for(lambda: kube.get(api_version, kind, name, namespace) is None, "%s %s/%s to go" % (kind, namespace, name))
 
 
@@ -137,7 +138,7 @@ def istio(lab, kube, playbook):
 
 
 @pytest.fixture(scope="module")
-def bookinfo(istio, kube):  # pylint: disable=redefined-outer-name,unused-argument
+def bookinfo(istio, kube):
     """Bookinfo with sidecars in secbook, its gateway and route, and test/netpod without sidecar."""
     namespaces = kube.resource("v1", "Namespace")
     if kube.get("v1", "Namespace", NS) is None:
@@ -150,8 +151,8 @@ def bookinfo(istio, kube):  # pylint: disable=redefined-outer-name,unused-argume
     create_all(kube, load_docs(os.path.join(FIXTURES, "bookinfo", "platform", "kube", "bookinfo.yaml")), NS)
     create_all(kube, load_docs(os.path.join(FIXTURES, "bookinfo", "networking", "bookinfo-gateway.yaml")), NS)
     netpod(kube)
-    ready = wait_for(lambda: len([p for p in pods(kube, NS, "app in (productpage,details,ratings,reviews)") if has_proxy(p)]) == 6,
-                     "six Bookinfo pods with istio-proxy")
+    ready = wait_for(lambda: len([p for p in pods(kube, NS, "app in (productpage,details,ratings,reviews)")
+                                  if has_proxy(p)]) == 6, "six Bookinfo pods with istio-proxy")
     assert ready
     assert not any(has_proxy(p) for p in pods(kube, "test", "app=netpod"))
     return NS
@@ -175,7 +176,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("case, extra, message", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
-def test_bad_input_fails_naming_the_field_before_anything_is_applied(playbook, kube, bookinfo, case, extra, message):  # pylint: disable=redefined-outer-name,unused-argument
+def test_bad_input_fails_naming_the_field_before_anything_is_applied(playbook, kube, bookinfo, case, extra, message):
     variables = {"mesh_security_peer_authentications": STRICT_PA}
     variables.update(extra)
     result = run(playbook, **variables)
@@ -190,7 +191,7 @@ def expected_pa(mode):
     return {"labels": MANAGED, "annotations": {}, "spec": {"mtls": {"mode": mode}}}
 
 
-def test_permissive_stage_matches_the_model_and_is_idempotent(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_permissive_stage_matches_the_model_and_is_idempotent(playbook, kube, bookinfo):
     result = run(playbook, mesh_security_peer_authentications=STRICT_PA, mesh_security_mtls_stage="permissive")
     assert result.rc == 0, result.tail()
     assert result.changed > 0
@@ -199,7 +200,7 @@ def test_permissive_stage_matches_the_model_and_is_idempotent(playbook, kube, bo
     assert again.rc == 0 and again.changed == 0, again.tail()
 
 
-def test_strict_gate_refuses_while_netpod_calls_in_and_names_it(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_strict_gate_refuses_while_netpod_calls_in_and_names_it(playbook, kube, bookinfo):
     result = run(playbook, mesh_security_peer_authentications=STRICT_PA)
     assert result.rc != 0
     assert "mesh_security refuses mTLS STRICT" in result.output
@@ -209,7 +210,7 @@ def test_strict_gate_refuses_while_netpod_calls_in_and_names_it(playbook, kube, 
     assert owned(kube.get(SEC, "PeerAuthentication", "default", NS)) == expected_pa("PERMISSIVE")
 
 
-def test_check_mode_shows_the_change_cell_by_cell_and_changes_nothing(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_check_mode_shows_the_change_cell_by_cell_and_changes_nothing(playbook, kube, bookinfo):
     before = kube.get(SEC, "PeerAuthentication", "default", NS)
     result = run(playbook, check=True, diff=True, mesh_security_peer_authentications=STRICT_PA)
     assert result.rc == 0, result.tail()
@@ -219,7 +220,7 @@ def test_check_mode_shows_the_change_cell_by_cell_and_changes_nothing(playbook, 
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-def test_force_overrides_the_gate_and_says_so_and_rollback_restores_exactly(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_force_overrides_the_gate_and_says_so_and_rollback_restores_exactly(playbook, kube, bookinfo):
     before = kube.get(SEC, "PeerAuthentication", "default", NS)
     result = run(playbook, mesh_security_peer_authentications=STRICT_PA, mesh_security_force=True)
     assert result.rc == 0, result.tail()
@@ -233,7 +234,7 @@ def test_force_overrides_the_gate_and_says_so_and_rollback_restores_exactly(play
     assert again.rc == 0 and again.changed == 0, again.tail()
 
 
-def test_strict_gate_proceeds_once_the_pod_is_gone(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_strict_gate_proceeds_once_the_pod_is_gone(playbook, kube, bookinfo):
     delete(kube, "v1", "Pod", "netpod", "test")
     try:
         result = run(playbook, mesh_security_peer_authentications=STRICT_PA)
@@ -262,7 +263,7 @@ def expected_policies(dry_run):
     return out
 
 
-def test_dry_run_stage_matches_the_model_and_the_matrix_says_would_deny(playbook, kube, lab, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_dry_run_stage_matches_the_model_and_the_matrix_says_would_deny(playbook, kube, lab, bookinfo):
     result = run(playbook, mesh_security_peer_authentications=STRICT_PA, mesh_security_authorization_policies=BOOKINFO_POLICIES,
                  mesh_security_authz_stage="dry_run", mesh_security_gate_exclude_namespaces=["istio-system", "test"])
     assert result.rc == 0, result.tail()
@@ -277,7 +278,7 @@ def test_dry_run_stage_matches_the_model_and_the_matrix_says_would_deny(playbook
     assert again.rc == 0 and again.changed == 0, again.tail()
 
 
-def test_enforce_changes_only_the_annotation_and_rollback_restores_the_dry_run(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_enforce_changes_only_the_annotation_and_rollback_restores_the_dry_run(playbook, kube, bookinfo):
     dry = managed(kube, "AuthorizationPolicy")
     result = run(playbook, mesh_security_peer_authentications=STRICT_PA, mesh_security_authorization_policies=BOOKINFO_POLICIES)
     assert result.rc == 0, result.tail()
@@ -367,7 +368,7 @@ def parse_table(table):
 
 
 @pytest.mark.parametrize("stage, pas, aps, table", MATRIX_STAGES, ids=[s[0] for s in MATRIX_STAGES])
-def test_access_matrix_from_the_lab_matches_the_hand_written_table(playbook, lab, bookinfo, stage, pas, aps, table):  # pylint: disable=redefined-outer-name,unused-argument
+def test_access_matrix_from_the_lab_matches_the_hand_written_table(playbook, lab, bookinfo, stage, pas, aps, table):
     expected = parse_table(table)
     assert len(expected) >= 20
     # the run gets past the STRICT gate (netpod is a deliberate outsider) and the required flows
@@ -385,14 +386,14 @@ def test_access_matrix_from_the_lab_matches_the_hand_written_table(playbook, lab
 
 
 # --------------------------------------------------------------------------- lockout guards
-def guard_run(playbook, pas=STRICT_PA, aps=(), **extra):
-    variables = dict(mesh_security_peer_authentications=pas, mesh_security_authorization_policies=list(aps),
+def guard_run(playbook, pas=None, aps=(), **extra):
+    variables = dict(mesh_security_peer_authentications=STRICT_PA if pas is None else pas, mesh_security_authorization_policies=list(aps),
                      mesh_security_gate_exclude_namespaces=["istio-system", "test"], mesh_security_required_flows=[])
     variables.update(extra)
     return run(playbook, **variables)
 
 
-def test_ingress_guard_trips_on_allow_nothing_and_passes_with_productpage_viewer(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_ingress_guard_trips_on_allow_nothing_and_passes_with_productpage_viewer(playbook, kube, bookinfo):
     assert guard_run(playbook).rc == 0
     tripped = guard_run(playbook, aps=ALLOW_NOTHING)
     assert tripped.rc != 0
@@ -413,7 +414,7 @@ def probe_deployment(name, annotations):
                                       "readinessProbe": {"httpGet": {"path": "/ready", "port": 9080}}}]}}}}
 
 
-def test_probe_guard_trips_on_probes_not_rewritten_and_passes_when_injection_rewrote_them(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_probe_guard_trips_on_probes_not_rewritten_and_passes_when_injection_rewrote_them(playbook, kube, bookinfo):
     assert guard_run(playbook, pas=[], aps=[]).rc == 0  # start from no policy
     create_all(kube, [probe_deployment("probed-raw", {"sidecar.istio.io/rewriteAppHTTPProbers": "false"}),
                       probe_deployment("probed-rewritten", {})])
@@ -436,7 +437,7 @@ def test_probe_guard_trips_on_probes_not_rewritten_and_passes_when_injection_rew
     delete(kube, "apps/v1", "Deployment", "probed-rewritten", NS)
 
 
-def test_scrape_guard_trips_without_merged_metrics_and_passes_with_them(playbook, kube, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_scrape_guard_trips_without_merged_metrics_and_passes_with_them(playbook, kube, bookinfo):
     assert guard_run(playbook, pas=[], aps=[]).rc == 0
     # productpage carries prometheus.io annotations on 9080; the injector moved them to 15020
     productpage = pods(kube, NS, "app=productpage")[0]
@@ -458,7 +459,7 @@ def test_scrape_guard_trips_without_merged_metrics_and_passes_with_them(playbook
     assert passed.rc == 0 and "prometheus_scrape: PASSED" in passed.output, passed.tail()
 
 
-def test_identity_guard_trips_where_mtls_is_disabled_and_passes_under_strict(playbook, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_identity_guard_trips_where_mtls_is_disabled_and_passes_under_strict(playbook, bookinfo):
     disable = STRICT_PA + [{"name": "details-plain", "namespace": NS, "mode": "STRICT", "selector": {"app": "details"},
                             "port_level_mtls": {9080: "DISABLE"}}]
     tripped = guard_run(playbook, pas=disable, aps=ALLOW_NOTHING + PRODUCTPAGE_VIEWER + VIEWERS)
@@ -487,7 +488,7 @@ class _Prometheus(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_strict_gate_refuses_on_plaintext_seen_by_prometheus_and_passes_without(playbook, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_strict_gate_refuses_on_plaintext_seen_by_prometheus_and_passes_without(playbook, bookinfo):
     """Prometheus has no data in the lab: a server on 127.0.0.1 answers its query API instead."""
     assert guard_run(playbook, pas=[], aps=[]).rc == 0
     server = http.server.HTTPServer(("127.0.0.1", 0), _Prometheus)
@@ -519,7 +520,7 @@ def test_strict_gate_refuses_on_plaintext_seen_by_prometheus_and_passes_without(
 
 
 # --------------------------------------------------------------------------- verify
-def test_verify_records_policy_checks_and_skips_the_data_plane_by_name(playbook, lab, bookinfo):  # pylint: disable=redefined-outer-name,unused-argument
+def test_verify_records_policy_checks_and_skips_the_data_plane_by_name(playbook, lab, bookinfo):
     assert guard_run(playbook, aps=BOOKINFO_POLICIES).rc == 0
     result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["security"], "verify_bookinfo_namespace": NS})
     assert result.rc == 0, result.tail()
@@ -534,3 +535,18 @@ def test_verify_records_policy_checks_and_skips_the_data_plane_by_name(playbook,
     skipped = [name for name, r in results.items() if r["status"] == "skipped"]
     assert len(skipped) == 4 and all(name.startswith("security: ") for name in skipped)
     assert "SKIPPED (lab, no data plane): security: a client without sidecar reaches ratings:9080/health" in result.output
+
+
+def test_verify_fails_when_the_policies_in_place_lock_the_ingress_out(playbook, lab, bookinfo):
+    forced = guard_run(playbook, aps=ALLOW_NOTHING, mesh_security_force=True)
+    assert forced.rc == 0 and "FORCED by mesh_security_force=true: enforcing AuthorizationPolicies" in forced.output, forced.tail()
+    try:
+        result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["security"], "verify_bookinfo_namespace": NS})
+        assert result.rc != 0
+        with open(os.path.join(lab.output_dir, "verify.json"), encoding="utf-8") as handle:
+            results = dict((r["name"], r) for r in json.load(handle)["results"])
+        ingress = results["security: the ingress gateway still reaches every destination its VirtualServices route to"]
+        assert ingress["status"] == "failed"
+        assert "productpage.secbook:9080 GET /productpage" in ingress["detail"] and "secbook/allow-nothing" in ingress["detail"]
+    finally:
+        assert guard_run(playbook, aps=BOOKINFO_POLICIES).rc == 0

@@ -405,8 +405,8 @@ def test_markdown_and_table_and_diff():
 
 
 def test_services_without_backends_and_udp_ports_are_left_out():
-    objs = bookinfo() + [service("ghost"), service("dns", ports=[{"name": "dns", "port": 53, "protocol": "UDP"}],
-                                                  selector={"app": "details"})]
+    udp = service("dns", ports=[{"name": "dns", "port": 53, "protocol": "UDP"}], selector={"app": "details"})
+    objs = bookinfo() + [service("ghost"), udp]
     matrix = am.compute_matrix(objs, namespaces=["default"])
     assert [d["id"] for d in matrix["destinations"]] == ["details.default:9080", "productpage.default:9080",
                                                          "ratings.default:9080", "reviews.default:9080"]

@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import security_model as sm
 
-ACCOUNTS = {"default/bookinfo-productpage", "default/bookinfo-reviews", "default/default"}
+ACCOUNTS = frozenset(["default/bookinfo-productpage", "default/bookinfo-reviews", "default/default"])
 LABELS = {"app.kubernetes.io/managed-by": "meshops.istio", "meshops.istio/role": "mesh_security"}
 VIEWER = {"name": "details-viewer", "namespace": "default", "selector": {"app": "details"}, "action": "ALLOW",
           "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/default/sa/bookinfo-productpage"]}}],
