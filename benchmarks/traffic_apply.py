@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Time the traffic role against kubectl on the same objects (a script, not a test).
 
     python benchmarks/traffic_apply.py [--lab NAME] [--services 200] [--repeat 1] [--write-doc]
@@ -130,7 +130,7 @@ def one_round(kubectl, kubeconfig, inventory, services, workdir, index):
         run(kube + ["create", "namespace", namespace])
     try:
         env = playbook_env()
-        k_apply, _ = run(kube + ["apply", "-f", objects_path])
+        k_apply = run(kube + ["apply", "-f", objects_path])[0]
         a_apply, first = run(playbook_cmd(inventory, model_path), env=env)
         k_diff, diff = run(kube + ["diff", "-f", objects_path], ok=(0,))
         a_noop, second = run(playbook_cmd(inventory, model_path), env=env)
@@ -162,7 +162,7 @@ def baseline(inventory, workdir):
         yaml.safe_dump(bench_model(1, namespace), handle)
     env = playbook_env()
     run(playbook_cmd(inventory, model_path), env=env)
-    elapsed, _ = run(playbook_cmd(inventory, model_path), env=env)
+    elapsed = run(playbook_cmd(inventory, model_path), env=env)[0]
     return elapsed, namespace
 
 
@@ -200,13 +200,13 @@ def write_doc(text):
     if START not in doc or END not in doc:
         sys.exit("%s has no %s ... %s block" % (DOC, START, END))
     head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
+    tail = rest.split(END, 1)[1]
     with open(DOC, "w", encoding="utf-8") as handle:
         handle.write(head + START + "\n" + text + "\n" + END + tail)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--lab", default=os.environ.get("MESHOPS_LAB_NAME", "meshops"), help="lab name (lab/lab.py --name)")
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1)

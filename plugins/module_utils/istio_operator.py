@@ -234,7 +234,7 @@ def object_key(obj):
 
 
 def describe(obj):
-    _, kind, namespace, name = object_key(obj)
+    kind, namespace, name = object_key(obj)[1:]
     return "%s %s" % (kind, "%s/%s" % (namespace, name) if namespace else name)
 
 
@@ -410,7 +410,7 @@ def upgrade_decision(live, target, revision=""):
         return {"action": "unknown",
                 "message": "cannot read the Istio version of the live control plane (%s, %r); the one-minor "
                            "rule cannot be checked before moving it to %s" % (where, live, target)}
-    (lmaj, lmin, _), (tmaj, tmin, _) = live_key[0], target_key[0]
+    (lmaj, lmin), (tmaj, tmin) = live_key[0][:2], target_key[0][:2]
     if live_key == target_key:
         return {"action": "none", "message": "%s already runs %s" % (where, target)}
     if lmaj != tmaj or abs(tmin - lmin) > 1:

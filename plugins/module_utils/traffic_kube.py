@@ -5,7 +5,8 @@
 One run costs, on a converged cluster, one GET of the namespace and three LISTs (the three
 kinds in the model's namespace): objects whose live spec and labels already equal the rendered
 ones are not sent at all. Pruning stays inside the model's namespace, so the same model name
-used in two namespaces (staging and production, say) never prunes the other's objects. Objects that differ get one server-side apply PATCH each (``force`` with field
+used in two namespaces (staging and production, say) never prunes the other's objects.
+Objects that differ get one server-side apply PATCH each (``force`` with field
 manager ``meshops.istio``), issued from a small thread pool over one shared connection pool,
 Gateways first, then DestinationRules, then VirtualServices. Check mode sends the same
 PATCHes with ``dryRun=All``, so the diff is what the API server would store.
@@ -34,7 +35,8 @@ except ImportError as exc:  # pragma: no cover - reported by the module
 
 from ansible_collections.meshops.istio.plugins.module_utils.traffic_model import (
     API_GROUP, API_VERSION, FIELD_MANAGER, KINDS, MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PLURALS,
-    ModelError, comparable, host_warnings, object_ref, plan, render, render_dot, render_manifest, validate,
+    ModelError, comparable, gateway_conflicts, host_warnings, object_ref, plan, render, render_dot,
+    render_manifest, validate,
 )
 
 
@@ -185,7 +187,7 @@ def _same(before, after):
 
 def _ordered(items, reverse=False):
     """[(kind, items of that kind)] in apply order (or prune order); items are objects or (desired, live)."""
-    kinds = [kind for kind, _ in KINDS]
+    kinds = [entry[0] for entry in KINDS]
     if reverse:
         kinds.reverse()
 
@@ -228,7 +230,7 @@ def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube)
     ns_exists = kube.namespace_exists(namespace)
     live = {}
     if ns_exists:
-        for kind, _ in KINDS:
+        for kind in [entry[0] for entry in KINDS]:
             for obj in kube.list(kind, namespace):
                 live[(kind, namespace, obj["metadata"]["name"])] = obj
     timings["read"] = round(time.time() - mark, 3)
@@ -254,6 +256,8 @@ def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube)
     if params.get("check_hosts"):
         result["warnings"] = host_warnings(normalized, kube.service_names(namespace) if ns_exists else [],
                                            kube.pod_labels(namespace) if ns_exists else [])
+        if normalized["gateways"]:
+            result["warnings"] += gateway_conflicts(normalized, kube.list("Gateway"))
     result["unchanged"] = [object_ref(o) for o in steps["unchanged"]]
 
     if not ns_exists:
@@ -298,7 +302,7 @@ def run(params, check_mode=False, want_diff=False, dump=None, kube_factory=Kube)
                     "applied before the failure: %s" % (", ".join(result["created"] + result["updated"]) or "none"),
                     "\n  - ".join("%s: %s" % (object_ref(item[0]), err.message) for item, err in failed)),
                 created=result["created"], updated=result["updated"],
-                refused=[object_ref(item[0]) for item, _ in failed])
+                refused=[object_ref(entry[0][0]) for entry in failed])
     timings["apply"] = round(time.time() - mark, 3)
 
     mark = time.time()

@@ -259,7 +259,7 @@ class _Checker(object):
 
 
 def _valid_label_key(key):
-    prefix, _, name = key.rpartition("/")
+    prefix, name = key.rpartition("/")[0::2]
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
         return False
     return 0 < len(name) <= 63 and bool(_LABEL_NAME.match(name))
@@ -396,7 +396,7 @@ def _check_gateway_refs(chk, refs, where, gateway_names):
         elif ref == "mesh" or ref in gateway_names:
             continue
         elif "/" in ref:
-            ns, _, gname = ref.partition("/")
+            ns, gname = ref.partition("/")[0::2]
             if not (_DNS_LABEL.match(ns) and _DNS_SUBDOMAIN.match(gname)):
                 chk.error(where, "%r is not a <namespace>/<gateway> reference" % ref)
         else:
@@ -928,7 +928,7 @@ def plan(desired, live, model_name, prune=True):
         else:
             result["apply"].append((obj, current))
     if prune:
-        order = dict((kind, index) for index, (kind, _) in enumerate(KINDS))
+        order = dict((entry[0], index) for index, entry in enumerate(KINDS))
         stale = [obj for key, obj in live_by_key.items()
                  if key not in wanted and owner_model(obj) == model_name]
         stale.sort(key=lambda o: (-order.get(o.get("kind"), 0), object_key(o)))
@@ -966,6 +966,43 @@ def host_warnings(model, service_names, pod_labels=None):
                                 "fail with 503 until such pods run)" % (
                                     svc["name"], subset["name"],
                                     ",".join("%s=%s" % kv for kv in sorted(subset["labels"].items())), namespace))
+    return warnings
+
+
+def _hosts_overlap(first, second):
+    first, second = first.split("/")[-1], second.split("/")[-1]
+    if first == second or "*" in (first, second):
+        return True
+    for wild, name in ((first, second), (second, first)):
+        if wild.startswith("*.") and (name.endswith(wild[1:]) or name == wild[2:]):
+            return True
+    return False
+
+
+def gateway_conflicts(model, live_gateways):
+    """Warnings for live Gateways outside the model that share a selector and port with a model
+    gateway on overlapping hosts (istioctl analyze reports those as IST0145 errors)."""
+    warnings = []
+    for gateway in model["gateways"]:
+        for live in live_gateways:
+            meta = live.get("metadata") or {}
+            if meta.get("namespace") == model["namespace"] and meta.get("name") == gateway["name"]:
+                continue
+            spec = live.get("spec") or {}
+            if (spec.get("selector") or {}) != gateway["selector"]:
+                continue
+            for server in gateway["servers"]:
+                for other in spec.get("servers") or []:
+                    if (other.get("port") or {}).get("number") != server["port"]:
+                        continue
+                    shared = sorted(set(h for h in server["hosts"] for o in other.get("hosts") or []
+                                        if _hosts_overlap(h, o)))
+                    if shared:
+                        warnings.append(
+                            "gateway %r: port %s hosts %s overlap Gateway %s/%s on the same ingress (selector %s); "
+                            "one of them will not get the traffic; give the gateways distinct hosts" % (
+                                gateway["name"], server["port"], ", ".join(shared), meta.get("namespace"),
+                                meta.get("name"), ",".join("%s=%s" % kv for kv in sorted(gateway["selector"].items()))))
     return warnings
 
 
@@ -1115,11 +1152,11 @@ def render_dot(model):
             continue
         sources = [g for g in svc["gateways"] if g != "mesh"]
         if not svc["gateways"] or "mesh" in svc["gateways"]:
-            lines.append("  %s -> %s [label=%s];" % (_dot_str("mesh"), _dot_str("svc:" + svc["name"]),
-                                                    _dot_str(", ".join(svc["hosts"]))))
+            lines.append("  %s -> %s [label=%s];" % (
+                _dot_str("mesh"), _dot_str("svc:" + svc["name"]), _dot_str(", ".join(svc["hosts"]))))
         for ref in sources:
-            lines.append("  %s -> %s [label=%s];" % (_dot_str("gw:" + ref), _dot_str("svc:" + svc["name"]),
-                                                    _dot_str(", ".join(svc["hosts"]))))
+            lines.append("  %s -> %s [label=%s];" % (
+                _dot_str("gw:" + ref), _dot_str("svc:" + svc["name"]), _dot_str(", ".join(svc["hosts"]))))
         for route in svc["routes"]:
             for dest in route["destinations"]:
                 target_svc = by_host.get(short_host(dest["host"], namespace))

@@ -24,7 +24,7 @@ description:
     (C(istioctl uninstall --purge) is not used because it deletes the CRDs as well).
   - In check mode nothing is changed; C(changed) and the diff say what would be done.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 requirements:
   - kubernetes (Python client)
   - PyYAML

@@ -22,7 +22,7 @@ description:
     network are left alone.
   - Every namespace is checked before anything changes. Check mode reports what would change.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 requirements:
   - kubernetes (Python client)
 options:

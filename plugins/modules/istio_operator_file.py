@@ -20,7 +20,7 @@ description:
   - Supports check mode and diff; the rendered text is returned either way so that later tasks can
     validate it without the file.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 requirements:
   - PyYAML
 options:

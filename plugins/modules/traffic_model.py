@@ -28,7 +28,7 @@ description:
   - The model format is described in the C(traffic) role's README and in
     C(plugins/module_utils/traffic_model.py).
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 requirements:
   - kubernetes (the Python client, as pinned in the collection's requirements.txt)
 options:
@@ -57,8 +57,9 @@ options:
     default: false
   check_hosts:
     description:
-      - Warn about destination hosts that are not Services in the model's namespace, and about subsets
-        that select no pod there (istioctl analyze reports those as errors).
+      - Warn about destination hosts that are not Services in the model's namespace, about subsets
+        that select no pod there, and about Gateways elsewhere that share a model gateway's selector,
+        port and hosts (istioctl analyze reports the last two as errors).
     type: bool
     default: true
   create_namespace:

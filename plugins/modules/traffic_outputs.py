@@ -20,7 +20,7 @@ description:
     the DOT text changed or the picture is missing, so a second run reports no change.
   - When C(dot) is not installed the module warns and still writes the C(.dot) file.
 author:
-  - meshops developers
+  - meshops developers (@meshops)
 requirements:
   - Graphviz (the C(dot) command) for O(formats); without it only the text files are written.
 options:
@@ -63,6 +63,7 @@ attributes:
     description: Reports what would be written without writing it.
   diff_mode:
     support: none
+    description: The files written are reported by path, not diffed.
 """
 
 EXAMPLES = r"""
@@ -173,7 +174,7 @@ def main():
     if outputs and not dot_bin:
         result["dot_missing"] = True
         module.warn("Graphviz '%s' was not found, so only %s was written; install graphviz (apt-get install "
-                    "graphviz) to get %s" % (command, dot_path, ", ".join(out for _, out in outputs)))
+                    "graphviz) to get %s" % (command, dot_path, ", ".join(pair[1] for pair in outputs)))
         todo = []
     for fmt, out in todo:
         result["written"].append(out)
@@ -188,7 +189,7 @@ def main():
         module.atomic_move(tmp, out)
         module.set_mode_if_different(out, module.params["mode"], False)
     result["changed"] = result["changed"] or bool(result["written"])
-    candidates = [p for p, _ in texts] + [out for _, out in outputs]
+    candidates = [pair[0] for pair in texts] + [pair[1] for pair in outputs]
     result["files"] = [p for p in candidates if os.path.exists(p)]
     module.exit_json(**result)
 

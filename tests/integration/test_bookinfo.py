@@ -179,8 +179,8 @@ def test_bad_weights_fail_before_anything_changes(istio, playbook, kube):
 
 @pytest.mark.parametrize("scenario,extra,reviews,ratings,details", SCENARIOS,
                          ids=["%d-%s" % (i, s[0]) for i, s in enumerate(SCENARIOS)])
-def test_scenario_routes_read_back_and_nothing_of_the_previous_one_is_left(istio, playbook, kube, scenario, extra,
-                                                                          reviews, ratings, details):
+def test_scenario_routes_read_back_and_nothing_of_the_previous_one_is_left(
+        istio, playbook, kube, scenario, extra, reviews, ratings, details):
     result = run(playbook, scenario, **extra)
     assert result.rc == 0, result.tail()
     objects = routing(kube)

@@ -66,16 +66,26 @@ def control_plane(playbook):
     assert result.rc == 0, result.tail()
 
 
+def _delete_namespaces(kube, names):
+    namespaces = kube.resource("v1", "Namespace")
+    for name in names:
+        if kube.get("v1", "Namespace", name) is not None:
+            namespaces.delete(name=name)
+    _wait_for(lambda: all(kube.get("v1", "Namespace", n) is None for n in names), "namespaces %s deleted" % names, 180)
+
+
 @pytest.fixture(scope="module")
 def workloads(kube, control_plane):  # pylint: disable=unused-argument,redefined-outer-name
-    """A namespace with two Deployments started before injection was turned on."""
+    """A fresh namespace with two Deployments started before injection was turned on."""
+    _delete_namespaces(kube, [APP_NS, BOTH_NS, FRESH_NS])
     _ensure_namespace(kube, APP_NS)
     deployments = kube.resource("apps/v1", "Deployment")
     for name, opt_out in (("web", False), ("batch", True)):
         if kube.get("apps/v1", "Deployment", name, APP_NS) is None:
             deployments.create(body=_deployment(name, opt_out))
     _wait_for(lambda: _pods(kube, "web") and _pods(kube, "batch"), "the workloads' pods")
-    return APP_NS
+    yield APP_NS
+    _delete_namespaces(kube, [APP_NS, BOTH_NS, FRESH_NS])
 
 
 def test_pods_start_without_sidecar(kube, workloads):

@@ -361,7 +361,7 @@ def parse_table(table):
         cells = [c.strip() for c in line.split("|")]
         source = ("test/" if cells[0] == "netpod" else NS + "/") + cells[0]
         for column, text in zip(("productpage", "details", "ratings", "reviews"), cells[1:]):
-            decision, _, names = text.partition(":")
+            decision, _sep, names = text.partition(":")
             policy = ", ".join("%s/%s" % (NS, n) for n in names.split("+")) if names else ""
             rows[(source, "%s.%s:9080" % (column, NS))] = (decision, policy)
     return rows

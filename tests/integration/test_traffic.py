@@ -109,7 +109,7 @@ BAD_MODELS = [
 ]
 
 
-@pytest.mark.parametrize("mutate,message", [(m, e) for _, m, e in BAD_MODELS], ids=[i for i, _, _ in BAD_MODELS])
+@pytest.mark.parametrize("mutate,message", [case[1:] for case in BAD_MODELS], ids=[case[0] for case in BAD_MODELS])
 def test_bad_model_fails_with_the_named_error_and_applies_nothing(istio, playbook, kube, mutate, message):
     result = apply_shop(playbook, model=_bad(mutate))
     assert result.rc != 0, result.tail()
@@ -138,7 +138,7 @@ def test_shop_example_applies_and_warns_about_missing_services(istio, playbook, 
         (kind, prefix + svc) for svc in ("order", "delivery", "product")
         for kind, prefix in (("DestinationRule", "destrule-"), ("VirtualService", "vsvc-"))])
     order = objects[("VirtualService", "vsvc-order")]
-    assert order["spec"]["gateways"] == ["main-gw"] and order["spec"]["hosts"] == ["*"]
+    assert order["spec"]["gateways"] == ["main-gw"] and order["spec"]["hosts"] == ["shop.example.com"]
     assert weights(order, "order") == [("stable", 90), ("canary", 10)]
     assert weights(order, "order-testers") == [("canary", None)]
     assert order["spec"]["http"][1]["retries"] == {"attempts": 3, "perTryTimeout": "2s",
@@ -262,7 +262,10 @@ def test_prune_removes_a_service_that_left_and_spares_unmanaged_objects(istio, p
 def test_the_same_model_name_in_another_namespace_is_left_alone(istio, playbook, kube):
     staging = shop_model()
     staging["namespace"] = "shop-staging"
-    assert apply_shop(playbook, model=staging, traffic_check_hosts=False).rc == 0
+    applied = apply_shop(playbook, model=staging)
+    assert applied.rc == 0, applied.tail()
+    assert ("gateway 'main-gw': port 80 hosts shop.example.com overlap Gateway shop/main-gw on the same ingress"
+            in flat(applied.output)), applied.tail()
     before = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "shop", "shop-staging").items())
     assert len(before) == 7
     smaller = shop_model()

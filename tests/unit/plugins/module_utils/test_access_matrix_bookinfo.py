@@ -123,9 +123,9 @@ def parse_cell(text):
     would = None
     if "~" in text:
         text, would_text = text.split("~", 1)
-        decision, _, names = would_text.partition(":")
+        decision, _sep, names = would_text.partition(":")
         would = (decision, _policy(names))
-    decision, _, names = text.partition(":")
+    decision, _sep, names = text.partition(":")
     return decision, _policy(names), would
 
 

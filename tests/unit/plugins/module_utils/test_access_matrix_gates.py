@@ -107,7 +107,7 @@ FLOWS = [{"name": "reviews read ratings", "from": {"namespace": "default", "labe
 
 
 def test_required_flows_refuse_a_missing_ratings_viewer():
-    _, after = change(bookinfo() + STRICT, ALLOW_NOTHING + VIEWERS)
+    _before, after = change(bookinfo() + STRICT, ALLOW_NOTHING + VIEWERS)
     result = am.required_flows_gate(after, FLOWS)
     assert result["checked"] == 4 and len(result["refusals"]) == 3
     assert result["refusals"][0].startswith("reviews read ratings (default/reviews-v1 -> default/ratings-v1:9080 GET /ratings/0): deny")
@@ -116,7 +116,7 @@ def test_required_flows_refuse_a_missing_ratings_viewer():
 def test_required_flows_pass_with_the_ratings_viewer_and_skip_missing_workloads():
     ratings = authz("ratings-viewer", "default", {"app": "ratings"}, "ALLOW",
                     [{"from": [{"source": {"principals": [principal("default", "bookinfo-reviews")]}}]}])
-    _, after = change(bookinfo() + STRICT, ALLOW_NOTHING + VIEWERS + [ratings])
+    _before, after = change(bookinfo() + STRICT, ALLOW_NOTHING + VIEWERS + [ratings])
     flows = FLOWS + [{"from": {"namespace": "shop", "name": "cart"}, "to": {"namespace": "shop", "service": "orders"}}]
     result = am.required_flows_gate(after, flows)
     assert result["passed"] and result["checked"] == 4

@@ -100,8 +100,8 @@ def test_control_plane_versions_from_istiod_images():
         {"metadata": {"name": "istiod", "labels": {"app": "istiod"}},
          "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.31.0"}]}}}},
         {"metadata": {"name": "istiod-1-30-4", "labels": {"istio.io/rev": "1-30-4"}},
-         "spec": {"template": {"spec": {"containers": [{"name": "discovery",
-                                                         "image": "registry:5000/istio/pilot:1.30.4@sha256:ab"}]}}}},
+         "spec": {"template": {"spec": {"containers": [
+             {"name": "discovery", "image": "registry:5000/istio/pilot:1.30.4@sha256:ab"}]}}}},
     ]
     assert summary_mod.control_plane_versions(deployments) == "1.30.4 (revision 1-30-4), 1.31.0"
     assert summary_mod.image_version("pilot") == ""

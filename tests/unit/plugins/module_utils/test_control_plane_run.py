@@ -8,8 +8,9 @@ from ansible_collections.meshops.istio.plugins.module_utils import control_plane
 class FakeKube:
     """Objects by (kind, namespace, name); dry-run apply returns the object merged over the live one."""
 
-    def __init__(self, objects, cluster_scoped=("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-                                                 "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")):
+    def __init__(self, objects, cluster_scoped=(
+            "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+            "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")):
         self.objects = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in objects}
         self.cluster_scoped = cluster_scoped
         self.deleted = []
@@ -22,7 +23,7 @@ class FakeKube:
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
         found = []
-        for (k, ns, _), obj in sorted(self.objects.items()):
+        for (k, ns, _name), obj in sorted(self.objects.items()):
             if k != kind or (namespace and ns != namespace):
                 continue
             if label_selector and not _matches(obj["metadata"].get("labels") or {}, label_selector):

@@ -60,7 +60,7 @@ def test_shop_example_renders_gateway_and_two_objects_per_service():
         assert obj["metadata"]["labels"][tm.MANAGED_BY_LABEL] == "meshops.istio"
         assert obj["metadata"]["labels"][tm.MODEL_LABEL] == "shop"
     order = by_name(objects, "VirtualService", "vsvc-order")["spec"]
-    assert order["hosts"] == ["*"] and order["gateways"] == ["main-gw"]
+    assert order["hosts"] == ["shop.example.com"] and order["gateways"] == ["main-gw"]
     weighted = order["http"][1]
     assert [(r["destination"]["subset"], r["weight"]) for r in weighted["route"]] == [("stable", 90), ("canary", 10)]
     assert weighted["route"][0]["destination"] == {"host": "order", "subset": "stable", "port": {"number": 8080}}
@@ -81,7 +81,8 @@ def test_shop_example_renders_gateway_and_two_objects_per_service():
     assert delivery["match"][1]["queryParams"] == {"preview": {"exact": "1"}}
     gateway = by_name(objects, "Gateway", "main-gw")["spec"]
     assert gateway == {"selector": {"istio": "ingressgateway"},
-                       "servers": [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["*"]}]}
+                       "servers": [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"},
+                                    "hosts": ["shop.example.com"]}]}
 
 
 def test_bookinfo_example_matches_the_sample_routes():
@@ -257,7 +258,7 @@ BAD_MODELS = [
 ]
 
 
-@pytest.mark.parametrize("mutate,expected", [(m, e) for _, m, e in BAD_MODELS], ids=[i for i, _, _ in BAD_MODELS])
+@pytest.mark.parametrize("mutate,expected", [case[1:] for case in BAD_MODELS], ids=[case[0] for case in BAD_MODELS])
 def test_bad_model_fails_with_a_named_error(mutate, expected):
     errors = errors_of(_with(mutate))
     assert any(expected in err for err in errors), "expected %r in %r" % (expected, errors)
@@ -313,7 +314,7 @@ def live_copy(obj, rv="1", **label_overrides):
 def test_plan_creates_everything_on_an_empty_namespace():
     desired = tm.render(tm.validate(base_model()))
     steps = tm.plan(desired, [], "shop")
-    assert [d for d, _ in steps["apply"]] == desired
+    assert [pair[0] for pair in steps["apply"]] == desired
     assert steps["unchanged"] == [] and steps["prune"] == [] and steps["conflicts"] == []
 
 
@@ -391,6 +392,29 @@ def test_subset_warnings_name_subsets_that_select_no_pod():
         "it fail with 503 until such pods run)"]
 
 
+def _live_gateway(namespace, name, hosts, port=80, selector=None):
+    return {"kind": "Gateway", "metadata": {"namespace": namespace, "name": name},
+            "spec": {"selector": selector or {"istio": "ingressgateway"},
+                     "servers": [{"port": {"number": port, "name": "http", "protocol": "HTTP"}, "hosts": hosts}]}}
+
+
+def test_gateway_conflicts_name_gateways_sharing_selector_port_and_hosts():
+    model = tm.validate(load_example("shop-model.yml"))
+    assert tm.gateway_conflicts(model, [
+        _live_gateway("shop", "main-gw", ["*"]),                      # the model's own gateway
+        _live_gateway("default", "bookinfo-gateway", ["*"], port=443),  # another port
+        _live_gateway("default", "other-selector", ["*"], selector={"istio": "eastwest"}),
+        _live_gateway("default", "other-host", ["books.example.com"]),
+    ]) == []
+    warnings = tm.gateway_conflicts(model, [_live_gateway("default", "wild", ["*"]),
+                                            _live_gateway("web", "suffix", ["ns/*.example.com"])])
+    assert warnings == [
+        "gateway 'main-gw': port 80 hosts shop.example.com overlap Gateway default/wild on the same ingress "
+        "(selector istio=ingressgateway); one of them will not get the traffic; give the gateways distinct hosts",
+        "gateway 'main-gw': port 80 hosts shop.example.com overlap Gateway web/suffix on the same ingress "
+        "(selector istio=ingressgateway); one of them will not get the traffic; give the gateways distinct hosts"]
+
+
 def test_short_host_strips_the_namespace_forms():
     assert tm.short_host("reviews.default.svc.cluster.local", "default") == "reviews"
     assert tm.short_host("reviews.default", "default") == "reviews"
@@ -443,7 +467,7 @@ def test_shift_weights_needs_a_stable_canary_route():
 def test_dot_shows_gateway_services_subsets_weights_and_matches():
     dot = tm.render_dot(tm.validate(load_example("shop-model.yml")))
     assert dot.startswith('digraph "traffic model shop" {')
-    assert '"gw:main-gw" -> "svc:order" [label="*"];' in dot
+    assert '"gw:main-gw" -> "svc:order" [label="shop.example.com"];' in dot
     assert '"svc:order" -> "subset:order:stable" [label="uri prefix /orders\\n90%\\ntimeout 10s, retries 3"];' in dot
     assert '"svc:product" -> "subset:product:canary" [label="uri prefix /products\\n0%", style=dotted];' in dot
     assert 'label="stable\\napp=order,version=stable\\nROUND_ROBIN"' in dot

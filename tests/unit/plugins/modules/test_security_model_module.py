@@ -47,21 +47,21 @@ def test_steps_from_nothing_to_strict_and_enforced(capsys):
     assert code == 0 and out["changed"] is False
     assert out["plan"]["change_text"] == ["PeerAuthentication bookinfo/default", "AuthorizationPolicy bookinfo/allow-nothing"]
     assert [e["object"] for e in out["snapshot"]["entries"]] == [None, None]
-    _, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="mtls_intermediate")
+    _code, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="mtls_intermediate")
     assert [d["spec"]["mtls"]["mode"] for d in step["definitions"]] == ["PERMISSIVE"]
     assert "resourceVersion" not in step["definitions"][0]["metadata"]
     permissive = on_server(step["definitions"][0], "11")
-    _, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="mtls_final", current=[permissive])
+    _code, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="mtls_final", current=[permissive])
     assert step["definitions"][0]["spec"]["mtls"]["mode"] == "STRICT"
     assert step["definitions"][0]["metadata"]["resourceVersion"] == "11"
-    _, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="authz_intermediate")
+    _code, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="authz_intermediate")
     assert step["definitions"][0]["metadata"]["annotations"] == {"istio.io/dry-run": "true"}
 
 
 def test_final_step_prunes_managed_objects_the_model_dropped(capsys):
-    _, first = call(capsys, peer_authentications=[PA], authorization_policies=[AP, dict(AP, name="old")], step="authz_final")
+    _code, first = call(capsys, peer_authentications=[PA], authorization_policies=[AP, dict(AP, name="old")], step="authz_final")
     current = [on_server(d, str(10 + i)) for i, d in enumerate(first["definitions"])]
-    _, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="authz_final", current=current)
+    _code, step = call(capsys, peer_authentications=[PA], authorization_policies=[AP], step="authz_final", current=current)
     assert step["definitions"] == []
     assert step["delete"] == [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
                                "metadata": {"name": "old", "namespace": "bookinfo"}}]
