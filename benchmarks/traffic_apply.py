@@ -166,15 +166,18 @@ def baseline(inventory, workdir):
     return elapsed, namespace
 
 
-def report(rounds, services, kube_version, istio_version, overhead):
+def report(rounds, services, kube_version, istio_version, overhead, loads):
     med = dict((key, statistics.median(r[key] for r in rounds))
                for key in ("kubectl_apply", "ansible_apply", "kubectl_diff", "ansible_noop"))
     first, noop = rounds[-1]["first"], rounds[-1]["noop"]
     lines = [
         "Run %s on %s (%d CPU), Python %s; lab: kube-apiserver %s with Istio %s's validation webhook (istiod as a local "
-        "process). %d services, %d objects, median of %d round(s), fresh namespaces per round." % (
+        "process). %d services, %d objects, median of %d round(s), fresh namespaces per round. 1-minute load "
+        "average %.1f at the start, %.1f at the end (the lab, istiod and everything else on the machine share "
+        "its CPUs)." % (
             datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.machine(), os.cpu_count() or 0,
-            platform.python_version(), kube_version, istio_version, services, rounds[0]["objects"], len(rounds)),
+            platform.python_version(), kube_version, istio_version, services, rounds[0]["objects"], len(rounds),
+            loads[0], loads[1]),
         "",
         "| step | kubectl | meshops.istio traffic role | ratio | target |",
         "| --- | ---: | ---: | ---: | --- |",
@@ -223,6 +226,7 @@ def main():
         sys.exit("Istio is not installed in lab %s (no VirtualService CRD): run ansible-playbook playbooks/install.yml -i %s"
                  % (args.lab, info["inventory"]))
     workdir = tempfile.mkdtemp(prefix="traffic-bench-")
+    load_start = os.getloadavg()[0]
     try:
         print("lab %s: %d services, %d round(s)" % (args.lab, args.services, args.repeat), flush=True)
         overhead, tiny_ns = baseline(info["inventory"], workdir)
@@ -235,7 +239,7 @@ def main():
                 result["ansible_noop"]), flush=True)
             rounds.append(result)
         text, ratios = report(rounds, args.services, info["versions"]["KUBERNETES_VERSION"],
-                              info["versions"]["ISTIO_VERSION"], overhead)
+                              info["versions"]["ISTIO_VERSION"], overhead, (load_start, os.getloadavg()[0]))
         print()
         print(text)
         print()

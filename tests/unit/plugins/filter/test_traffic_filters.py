@@ -59,3 +59,22 @@ def test_shift_and_weights():
         traffic.traffic_shift(shop(), "billing", 50)
     with pytest.raises(AnsibleFilterError, match="the model must be a mapping"):
         traffic.traffic_weights(["not", "a", "model"], "order")
+
+
+def test_render_reads_yaml_text_and_hands_the_model_back():
+    with open(os.path.join(ROOT, "examples", "shop-model.yml"), encoding="utf-8") as handle:
+        rendered = traffic.traffic_render(TaggedStr(handle.read()))
+    assert rendered["errors"] == []
+    assert rendered["model"] == shop()
+    assert rendered["objects"] == 7
+
+
+@pytest.mark.parametrize("text,error", [
+    ("name: [unclosed", "the model is not valid YAML"),
+    ("- just\n- a list\n", "the model must be a non-empty mapping"),
+    ("", "the model must be a non-empty mapping"),
+])
+def test_render_names_text_that_is_not_a_model(text, error):
+    rendered = traffic.traffic_render(text)
+    assert rendered["errors"][0].startswith(error), rendered
+    assert rendered["message"].startswith("traffic model is invalid")
