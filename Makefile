@@ -7,17 +7,21 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 LAB := python lab/lab.py
 
-.PHONY: demo test venv lint sanity unit integration molecule lab-build lab-up lab-down \
+.PHONY: demo test system-deps venv lint sanity unit integration molecule lab-build lab-up lab-down \
         lab-status bench collection clean drift drift-correct
 
 ## run: build the lab if needed, bring it up, run site.yml against it
-demo: venv lab-build lab-up
+demo: system-deps venv lab-build lab-up
 	ansible-playbook site.yml -i inventories/lab
 	$(LAB) status
 
 ## test: lint, sanity, unit tests, then the lab scenario and the lab integration tests
-test: venv lint sanity collection lab-build molecule
+test: system-deps venv lint sanity collection lab-build molecule
 	MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
+
+# Graphviz draws the traffic models (the traffic role warns and writes only .dot without it).
+system-deps:
+	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz; }
 
 venv:
 	@scripts/venv >/dev/null
@@ -65,7 +69,7 @@ drift-correct: venv
 	  ansible-playbook site.yml -i $(INVENTORY) --diff
 
 bench: venv lab-build
-	python benchmarks/traffic_apply.py
+	python benchmarks/traffic_apply.py --write-doc
 
 clean: lab-down
 	rm -rf build .collections
