@@ -17,7 +17,7 @@ demo: system-deps venv lab-build lab-up
 
 ## test: lint, sanity, unit tests, then the lab scenario and the lab integration tests
 test: system-deps venv lint sanity collection lab-build molecule
-	MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
+	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
 
 # Graphviz draws the traffic models (the traffic role warns and writes only .dot without it).
 system-deps:

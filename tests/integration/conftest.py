@@ -2,7 +2,9 @@
 
 `lab` brings the lab up once per session (``lab/lab.py up`` is idempotent) and describes it;
 `playbook` runs ansible-playbook against it and sums the recap; `kube` reads objects back from
-its API server. Set MESHOPS_LAB_NAME to use a lab of another name (parallel work), and
+its API server. Set MESHOPS_LAB_NAME to use a lab of another name (parallel work),
+MESHOPS_LAB_FRESH=1 to start from an empty cluster (any earlier lab of that name, with the
+objects an interrupted run left in it, is deleted first; the test command sets it), and
 MESHOPS_LAB_TEARDOWN=1 to take the lab down at the end of the session.
 """
 
@@ -83,6 +85,8 @@ def lab_name(worker_id="master"):
 @pytest.fixture(scope="session")
 def lab(worker_id):
     name = lab_name(worker_id)
+    if os.environ.get("MESHOPS_LAB_FRESH") == "1":
+        subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "down", "--name", name], check=True)
     subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "up", "--name", name], check=True)
     sys.path.insert(0, os.path.join(ROOT, "lab"))
     import build  # pylint: disable=import-outside-toplevel

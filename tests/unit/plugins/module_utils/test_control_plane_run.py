@@ -116,14 +116,26 @@ def test_plan_sets_the_namespace_of_namespaced_objects():
 
 
 class FakeModule:
-    def __init__(self, params, check_mode=False):
+    """`istioctl uninstall --revision R` removes the revision's non-Base objects from `kube`, unless
+    `keep` names objects a finalizer holds."""
+
+    def __init__(self, params, check_mode=False, kube=None, keep=()):
         self.params = params
         self.check_mode = check_mode
         self.commands = []
         self.result = None
+        self.kube = kube
+        self.keep = keep
 
     def run_command(self, cmd, data=None):
         self.commands.append(cmd)
+        if self.kube is not None and cmd[1] == "uninstall":
+            revision = cmd[cmd.index("--revision") + 1]
+            for key, obj in list(self.kube.objects.items()):
+                labels = obj["metadata"].get("labels") or {}
+                if labels.get("istio.io/rev") == revision and labels.get("operator.istio.io/component") != "Base" \
+                        and key[2] not in self.keep:
+                    del self.kube.objects[key]
         return 0, "removed", ""
 
     def exit_json(self, **result):
@@ -135,9 +147,10 @@ class FakeModule:
         raise SystemExit(1)
 
 
-def _absent(kube, check_mode=False, **params):
+def _absent(kube, check_mode=False, keep=(), **params):
     module = FakeModule(dict({"istioctl": "istioctl", "namespace": "istio-system", "revision": "", "purge": False,
-                              "remove_crds": False, "kubeconfig": "kc", "context": ""}, **params), check_mode)
+                              "remove_crds": False, "kubeconfig": "kc", "context": "", "readiness_timeout": 0},
+                             **params), check_mode, kube, keep)
     with pytest.raises(SystemExit):
         run.absent(module, kube)
     return module
@@ -190,3 +203,30 @@ def test_remove_crds_deletes_istio_crds_only():
     _absent(kube, purge=True, remove_crds=True)
     assert ("CustomResourceDefinition", "virtualservices.networking.istio.io") in kube.deleted
     assert ("CustomResourceDefinition", "widgets.example.com") not in kube.deleted
+
+
+def test_absent_fails_naming_objects_that_outlive_the_uninstall():
+    kube = _cluster()
+    module = _absent(kube, keep=("istiod",))
+    assert module.result["failed"] is True
+    assert "after 0s these objects still exist" in module.result["msg"]
+    assert "Deployment istio-system/istiod" in module.result["msg"]
+
+
+def test_wait_gone_polls_until_the_objects_disappear():
+    kube = _cluster()
+    istiod = kube.get("apps/v1", "Deployment", "istiod", "istio-system")
+    polls = []
+
+    def sleep(_seconds):
+        polls.append(1)
+        if len(polls) == 3:  # the garbage collector catches up on the third poll
+            kube.objects.pop(("Deployment", "istio-system", "istiod"))
+
+    now = [0.0]
+    assert run.wait_gone(kube, [istiod], timeout=60, clock=lambda: now[0], sleep=sleep) == []
+    assert len(polls) == 3
+    kube = _cluster()
+    ticks = iter(range(0, 1000, 10))
+    assert run.wait_gone(kube, [istiod], timeout=30, clock=lambda: next(ticks), sleep=lambda _s: None) == \
+        ["Deployment istio-system/istiod"]

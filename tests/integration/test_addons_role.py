@@ -4,7 +4,7 @@ The tests run in file order and share one lab: bad input first (nothing may be a
 the install, idempotence, repair of a hand-edited Service, check mode, configuration changes,
 the access summary, the verify checks and finally removal.
 
-    MESHOPS_LAB_NAME=addons .venv/bin/pytest tests/integration/test_addons.py
+    MESHOPS_LAB_NAME=addons .venv/bin/pytest tests/integration/test_addons_role.py
 """
 
 import configparser
