@@ -13,10 +13,9 @@ __metaclass__ = type
 import os
 import shutil
 import tempfile
-import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import istio_operator as iop
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import Kube
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import Kube, wait_gone
 
 try:
     import yaml
@@ -225,25 +224,12 @@ def absent(module, kube):
     for obj in base + crds:
         kube.delete(obj.get("apiVersion") or "v1", obj["kind"], obj["metadata"]["name"],
                     (obj.get("metadata") or {}).get("namespace"))
-    lingering = wait_gone(kube, owned + base + crds, params["readiness_timeout"])
+    lingering = [iop.describe(obj) for obj in wait_gone(kube, owned + base + crds, params["readiness_timeout"])]
     if lingering:
-        module.fail_json(msg="istioctl uninstall ran, but after %ds these objects still exist (finalizers or "
-                             "garbage collection holding them): %s" % (params["readiness_timeout"],
-                                                                        ", ".join(lingering)), **result)
+        msg = ("istioctl uninstall ran, but after %ds these objects still exist (finalizers or garbage "
+               "collection holding them): %s" % (params["readiness_timeout"], ", ".join(lingering)))
+        module.fail_json(msg=msg, **result)
     module.exit_json(**result)
-
-
-def wait_gone(kube, objects, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
-    """Wait until none of `objects` can be read any more (deletion is asynchronous: foreground
-    deletion keeps a Deployment until its pods are gone). Returns what still exists at the deadline."""
-    deadline = clock() + timeout
-    while True:
-        lingering = [iop.describe(obj) for obj in objects
-                     if kube.get(obj.get("apiVersion") or "v1", obj["kind"], obj["metadata"]["name"],
-                                 (obj.get("metadata") or {}).get("namespace")) is not None]
-        if not lingering or clock() >= deadline:
-            return lingering
-        sleep(interval)
 
 
 def run_module(module):

@@ -10,6 +10,7 @@ istio_operator.py and sidecar_injection.py; this file only moves data to and fro
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import time
 import traceback
 
 KUBERNETES_IMPORT_ERROR = None
@@ -62,7 +63,11 @@ class Kube(object):
         resource = self.resource(api_version, kind)
         if resource is None:
             return []
-        result = resource.get(namespace=namespace if resource.namespaced else None, label_selector=label_selector)
+        try:
+            result = resource.get(namespace=namespace if resource.namespaced else None, label_selector=label_selector)
+        except NotFoundError:
+            # served when discovery was cached, gone now (its CRD was deleted): no such objects
+            return []
         items = []
         for item in result.items:
             obj = item.to_dict()
@@ -91,12 +96,40 @@ class Kube(object):
                                  namespace=namespace if resource.namespaced else None,
                                  content_type="application/merge-patch+json", **kwargs).to_dict()
 
-    def delete(self, api_version, kind, name, namespace=None):
+    def delete(self, api_version, kind, name, namespace=None, propagation=None):
+        """Delete one object; False when it was not there. `propagation` is the
+        propagationPolicy (Background, Foreground, Orphan); None leaves the server's default."""
         resource = self.resource(api_version, kind)
         if resource is None:
             return False
+        kwargs = {"body": {"propagationPolicy": propagation}} if propagation else {}
         try:
-            resource.delete(name=name, namespace=namespace if resource.namespaced else None)
+            resource.delete(name=name, namespace=namespace if resource.namespaced else None, **kwargs)
         except NotFoundError:
             return False
         return True
+
+
+def kube_argument_spec():
+    """The connection options (documented by the meshops.istio.kube doc fragment)."""
+    return dict(kubeconfig=dict(type="path", required=True), context=dict(type="str", default=""))
+
+
+def wait_gone(kube, objects, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
+    """Wait until none of `objects` exists any more (deletion is asynchronous: finalizers and
+    foreground deletion keep an object until its dependents are gone). An object of the same name
+    with another uid is a new object and does not count. Returns the objects still there at the
+    deadline."""
+    deadline = clock() + timeout
+    remaining = list(objects)
+    while True:
+        lingering = []
+        for obj in remaining:
+            meta = obj.get("metadata") or {}
+            current = kube.get(obj.get("apiVersion") or "v1", obj["kind"], meta["name"], meta.get("namespace"))
+            if current is not None and (not meta.get("uid") or (current.get("metadata") or {}).get("uid") == meta["uid"]):
+                lingering.append(obj)
+        if not lingering or clock() >= deadline:
+            return lingering
+        remaining = lingering
+        sleep(interval)

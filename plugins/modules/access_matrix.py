@@ -25,14 +25,9 @@ description:
     them, the caller decides (see the mesh_security role).
   - Writes C(<report_name>.json) and C(<report_name>.md) to O(output_dir) when that is set,
     only when their content changes, and never in check mode.
+extends_documentation_fragment:
+  - meshops.istio.kube
 options:
-  kubeconfig:
-    description: Path to the kubeconfig.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context; the current context when omitted.
-    type: str
   namespaces:
     description: Namespaces whose workloads and Services form the matrix; empty means all but O(exclude_namespaces).
     type: list
@@ -227,7 +222,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 from ansible.module_utils.urls import fetch_url
 from ansible_collections.meshops.istio.plugins.module_utils import access_matrix as am
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, Kube
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, Kube, kube_argument_spec
 
 READ = (
     ("v1", "Pod"), ("v1", "Service"),
@@ -342,8 +337,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            kubeconfig=dict(type="path", required=True),
-            context=dict(type="str"),
+            kube_argument_spec(),
             namespaces=dict(type="list", elements="str", default=[]),
             exclude_namespaces=dict(type="list", elements="str", default=list(am.SYSTEM_NAMESPACES)),
             requests=dict(type="list", elements="dict", default=[{"method": "GET", "path": "/"}]),

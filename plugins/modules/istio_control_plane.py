@@ -29,6 +29,8 @@ requirements:
   - kubernetes (Python client)
   - PyYAML
   - an istioctl binary
+extends_documentation_fragment:
+  - meshops.istio.kube
 options:
   istioctl:
     description: Path of the istioctl binary to run.
@@ -57,14 +59,6 @@ options:
       - Istio version the operator installs (the istioctl release). Used for the one-minor-at-a-time rule.
       - Required when I(state=present).
     type: str
-  kubeconfig:
-    description: Path of the kubeconfig for istioctl and the API calls.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context; empty means the current context.
-    type: str
-    default: ""
   field_manager:
     description: Field manager name istioctl applies with; the dry run uses the same name so that it is exact.
     type: str
@@ -145,7 +139,7 @@ stdout:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.meshops.istio.plugins.module_utils.control_plane_run import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, kube_argument_spec
 
 YAML_IMPORT_ERROR = None
 try:
@@ -158,14 +152,13 @@ except ImportError:  # pragma: no cover
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            kube_argument_spec(),
             istioctl=dict(type="path", required=True),
             operator=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             revision=dict(type="str", default=""),
             namespace=dict(type="str", default="istio-system"),
             version=dict(type="str"),
-            kubeconfig=dict(type="path", required=True),
-            context=dict(type="str", default=""),
             field_manager=dict(type="str", default="istio-operator"),
             readiness_timeout=dict(type="int", default=300),
             purge=dict(type="bool", default=False),

@@ -25,6 +25,8 @@ author:
   - meshops developers (@meshops)
 requirements:
   - kubernetes (Python client)
+extends_documentation_fragment:
+  - meshops.istio.kube
 options:
   namespaces:
     description: Namespaces to put in the mesh.
@@ -48,14 +50,6 @@ options:
     description: Seconds to wait for restarted Deployments to finish their rollout.
     type: int
     default: 300
-  kubeconfig:
-    description: Path of the kubeconfig.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context; empty means the current context.
-    type: str
-    default: ""
 """
 
 EXAMPLES = r"""
@@ -93,19 +87,18 @@ restarted:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.meshops.istio.plugins.module_utils.injection_run import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, kube_argument_spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            kube_argument_spec(),
             namespaces=dict(type="list", elements="str", required=True),
             revision=dict(type="str", default=""),
             label_conflict=dict(type="str", choices=["fail", "replace"], default="fail"),
             restart=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=300),
-            kubeconfig=dict(type="path", required=True),
-            context=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )

@@ -19,15 +19,9 @@ description:
   - Read-only; runs in check mode too.
 author:
   - meshops developers (@meshops)
+extends_documentation_fragment:
+  - meshops.istio.kube
 options:
-  kubeconfig:
-    description: Path to the kubeconfig.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context; empty means the current context.
-    type: str
-    default: ""
   namespace:
     description: Namespace of the Prometheus Service.
     type: str
@@ -76,20 +70,17 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.meshops.istio.plugins.module_utils.addons import AddonsError, prometheus_scalar
-
-KUBERNETES_IMPORT_ERROR = None
-try:
-    from kubernetes import config as kube_config
-    from kubernetes.client import Configuration, api_client
-except ImportError:
-    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import (
+    KUBERNETES_IMPORT_ERROR,
+    Kube,
+    kube_argument_spec,
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            kubeconfig=dict(type="path", required=True),
-            context=dict(type="str", default=""),
+            kube_argument_spec(),
             namespace=dict(type="str", default="istio-system"),
             service=dict(type="str", default="prometheus"),
             port=dict(type="int", default=9090),
@@ -103,10 +94,7 @@ def main():
     path = "/api/v1/namespaces/%s/services/%s:%d/proxy/api/v1/query" % (
         params["namespace"], params["service"], params["port"])
     try:
-        cfg = Configuration()
-        kube_config.load_kube_config(config_file=params["kubeconfig"], context=params["context"] or None,
-                                     client_configuration=cfg, persist_config=False)
-        client = api_client.ApiClient(configuration=cfg)
+        client = Kube(params["kubeconfig"], params["context"]).client.client
         response = client.call_api(path, "GET", query_params=[("query", params["query"])],
                                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
         body = json.loads(response.data.decode("utf-8"))

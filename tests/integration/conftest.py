@@ -76,6 +76,16 @@ def parse_recap(output):
     return hosts
 
 
+# The control plane the integration tests converge to (test_control_plane.py's CONVERGE is the
+# same), so that test files sharing a lab do not fight over it.
+CONTROL_PLANE = {
+    "control_plane_ingress_service_type": "NodePort",
+    "control_plane_ingress_node_ports": {"http": 31080, "https": 31443, "status": 31021},
+    "control_plane_external_traffic_policy": "Local",
+    "control_plane_egress_gateway_enabled": False,
+}
+
+
 def lab_name(worker_id="master"):
     """The session's lab: $MESHOPS_LAB_NAME (default meshops); each pytest-xdist worker gets its own."""
     name = os.environ.get("MESHOPS_LAB_NAME", "meshops")
@@ -174,3 +184,22 @@ class Kube:
 @pytest.fixture(scope="session")
 def kube(lab):
     return Kube(lab.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def control_plane_vars():
+    """The extra vars of the shared control plane (a copy: tests may add to it)."""
+    return dict(CONTROL_PLANE)
+
+
+@pytest.fixture(scope="module")
+def istio(lab, kube, playbook, control_plane_vars):
+    """The lab with Istio: playbooks/install.yml runs unless istiod and the networking and
+    security CRDs are already there."""
+    crds = [kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+            for name in ("virtualservices.networking.istio.io", "authorizationpolicies.security.istio.io")]
+    istiod = kube.get("apps/v1", "Deployment", "istiod", "istio-system")
+    if None in crds or istiod is None:
+        result = playbook("playbooks/install.yml", extra_vars=control_plane_vars)
+        assert result.rc == 0, result.tail()
+    return lab

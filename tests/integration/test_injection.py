@@ -8,13 +8,6 @@ PLAYBOOK = "tests/integration/playbooks/injection.yml"
 APP_NS = "cp-inject"
 BOTH_NS = "cp-both"
 FRESH_NS = "cp-fresh"
-# the same control plane settings as test_control_plane.py converges to
-CONTROL_PLANE = {
-    "control_plane_ingress_service_type": "NodePort",
-    "control_plane_ingress_node_ports": {"http": 31080, "https": 31443, "status": 31021},
-    "control_plane_external_traffic_policy": "Local",
-    "control_plane_egress_gateway_enabled": False,
-}
 
 
 def _ensure_namespace(kube, name, labels=None):
@@ -60,9 +53,9 @@ def _wait_for(predicate, what, timeout=120):
 
 
 @pytest.fixture(scope="module")
-def control_plane(playbook):
+def control_plane(playbook, control_plane_vars):
     """The control plane installed (a no-op when test_control_plane.py left it converged)."""
-    result = playbook("tests/integration/playbooks/control_plane.yml", extra_vars=CONTROL_PLANE)
+    result = playbook("tests/integration/playbooks/control_plane.yml", extra_vars=control_plane_vars)
     assert result.rc == 0, result.tail()
 
 

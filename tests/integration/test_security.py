@@ -27,10 +27,6 @@ SEC = "security.istio.io/v1"
 TD = "cluster.local"
 MANAGED = {"app.kubernetes.io/managed-by": "meshops.istio", "meshops.istio/role": "mesh_security"}
 SELECTOR = "meshops.istio/role=mesh_security"
-CONTROL_PLANE = {
-    "control_plane_ingress_service_type": "NodePort",
-    "control_plane_egress_gateway_enabled": False,
-}
 FIXTURES = os.path.join(ROOT, "lab", "fixtures", "samples")
 STRICT_PA = [{"name": "default", "namespace": NS, "mode": "STRICT"}]
 
@@ -144,16 +140,6 @@ def netpod(kube):
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def istio(lab, kube, playbook):
-    crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "authorizationpolicies.security.istio.io")
-    istiod = kube.get("apps/v1", "Deployment", "istiod", "istio-system")
-    if crd is None or istiod is None:
-        result = playbook("playbooks/install.yml", extra_vars=CONTROL_PLANE)
-        assert result.rc == 0, result.tail()
-    return lab
-
-
 @pytest.fixture(scope="module")
 def bookinfo(istio, kube):
     """Bookinfo with sidecars in secbook, its gateway and route, and test/netpod without sidecar."""

@@ -21,28 +21,11 @@ NS = "shop"
 BAD_NS = "traffic-bad"
 ISTIO = "networking.istio.io/v1"
 SELECTOR = "app.kubernetes.io/managed-by=meshops.istio,meshops.istio/model=%s"
-# the control plane test_control_plane.py converges to, so the areas do not fight over it
-CONTROL_PLANE = {
-    "control_plane_ingress_service_type": "NodePort",
-    "control_plane_ingress_node_ports": {"http": 31080, "https": 31443, "status": 31021},
-    "control_plane_external_traffic_policy": "Local",
-    "control_plane_egress_gateway_enabled": False,
-}
 
 
 def shop_model():
     with open(SHOP_FILE, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
-
-
-@pytest.fixture(scope="module")
-def istio(lab, kube, playbook):
-    crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "virtualservices.networking.istio.io")
-    istiod = kube.get("apps/v1", "Deployment", "istiod", "istio-system")
-    if crd is None or istiod is None:
-        result = playbook("playbooks/install.yml", extra_vars=CONTROL_PLANE)
-        assert result.rc == 0, result.tail()
-    return lab
 
 
 def managed(kube, model, namespace=None):

@@ -228,5 +228,12 @@ def test_wait_gone_polls_until_the_objects_disappear():
     assert len(polls) == 3
     kube = _cluster()
     ticks = iter(range(0, 1000, 10))
-    assert run.wait_gone(kube, [istiod], timeout=30, clock=lambda: next(ticks), sleep=lambda _s: None) == \
-        ["Deployment istio-system/istiod"]
+    assert run.wait_gone(kube, [istiod], timeout=30, clock=lambda: next(ticks), sleep=lambda _s: None) == [istiod]
+
+
+def test_wait_gone_does_not_wait_for_a_new_object_of_the_same_name():
+    kube = _cluster()
+    old = dict(kube.get("apps/v1", "Deployment", "istiod", "istio-system"))
+    old["metadata"] = dict(old["metadata"], uid="uid-old")
+    kube.objects[("Deployment", "istio-system", "istiod")]["metadata"]["uid"] = "uid-new"
+    assert run.wait_gone(kube, [old], timeout=0) == []
