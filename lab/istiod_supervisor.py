@@ -1,16 +1,22 @@
 #!/usr/bin/env python
-"""Run istiod (pilot-discovery) as a local process for a lab, the way a kubelet would run its pod.
+"""Run istiod (pilot-discovery) as local processes for a lab, the way a kubelet would run the pods.
 
-istiod reads its injection templates from the ``istio-sidecar-injector`` ConfigMap only if the
-ConfigMap exists when it starts, so this supervisor starts istiod once ``istioctl install``
-has created it, stops istiod when the ConfigMap goes (uninstall), and restarts it when the
-installed istiod image tag changes (in-place upgrade), choosing the pilot-discovery built for
-that version when the lab has one. If istiod dies on its own, the supervisor logs it and
-exits: ``lab status`` then reports it and ``lab up`` starts a new supervisor.
+One istiod runs per installed control-plane revision. A revision is installed when its injector
+ConfigMap exists (``istio-sidecar-injector`` for the default revision,
+``istio-sidecar-injector-<rev>`` for revision <rev>): istiod reads its injection templates from
+that ConfigMap only if it exists when istiod starts, so the supervisor starts a revision's istiod
+once ``istioctl install`` has created it, stops it when the ConfigMap goes (uninstall), and
+restarts it when the revision's istiod image tag changes (in-place upgrade), choosing the
+pilot-discovery built for that version when the lab has one. Each revision listens on its own
+ports (lab.json); the lab inventory points each revision's webhooks at them. If an istiod dies
+on its own, the supervisor logs it and exits: ``lab status`` then reports it and ``lab up``
+starts a new supervisor.
 """
 
 import argparse
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,18 +28,36 @@ sys.path.insert(0, HERE)
 import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 
 NAMESPACE = "istio-system"
-CONFIGMAP = "istio-sidecar-injector"
+CONFIGMAP = re.compile(r"^istio-sidecar-injector(?:-(?P<rev>[a-z0-9][-a-z0-9]*))?$")
 
 
 def log(msg):
     print("%s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def installed_tag(lab):
-    res = lab.kubectl_run(["get", "deployment", "-n", NAMESPACE, "istiod", "-o",
-                           "jsonpath={.spec.template.spec.containers[0].image}"], check=False)
-    image = res.stdout.strip() if res.returncode == 0 else ""
-    return image.rsplit(":", 1)[-1] if ":" in image else ""
+def label(revision):
+    return revision or "default"
+
+
+def installed_revisions(lab):
+    """{revision: installed istiod image tag} for every revision whose injector ConfigMap exists."""
+    res = lab.kubectl_run(["get", "configmaps", "-n", NAMESPACE, "-o", "name"], check=False)
+    if res.returncode != 0:
+        return None  # API server not answering: change nothing
+    revisions = {}
+    for line in res.stdout.split():
+        match = CONFIGMAP.match(line.split("/", 1)[-1])
+        if match:
+            revisions[match.group("rev") or ""] = ""
+    if revisions:
+        res = lab.kubectl_run(["get", "deployments", "-n", NAMESPACE, "-o", "json"], check=False)
+        items = json.loads(res.stdout).get("items", []) if res.returncode == 0 else []
+        images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("image", "")
+                  for d in items}
+        for revision in revisions:
+            image = images.get("istiod-%s" % revision if revision else "istiod", "")
+            revisions[revision] = image.rsplit(":", 1)[-1] if ":" in image else ""
+    return revisions
 
 
 def binary_for(lab, tag):
@@ -47,35 +71,38 @@ def binary_for(lab, tag):
     return os.path.join(labmod.build.path_of("istio", spec), "pilot-discovery"), spec["version"]
 
 
-def start_istiod(lab, ports, tag):
+def start_istiod(lab, revision, ports, tag):
     binary, version = binary_for(lab, tag)
-    os.makedirs(lab.istiod_dir, exist_ok=True)
+    workdir = os.path.join(lab.istiod_dir, label(revision))
+    os.makedirs(workdir, exist_ok=True)
+    suffix = "-%s" % revision if revision else ""
     env = dict(os.environ)
     env.update({
-        "POD_NAMESPACE": NAMESPACE, "POD_NAME": "istiod-lab", "SERVICE_ACCOUNT": "istiod",
-        "REVISION": "default", "ISTIOD_CUSTOM_HOST": "localhost", "PILOT_CERT_PROVIDER": "istiod",
+        "POD_NAMESPACE": NAMESPACE, "POD_NAME": "istiod%s-lab" % suffix, "SERVICE_ACCOUNT": "istiod%s" % suffix,
+        "REVISION": label(revision), "ISTIOD_CUSTOM_HOST": "localhost", "PILOT_CERT_PROVIDER": "istiod",
         "CLUSTER_ID": "Kubernetes", "KUBECONFIG": lab.kubeconfig, "JWT_POLICY": "third-party-jwt",
-        "INJECTION_WEBHOOK_CONFIG_NAME": "istio-sidecar-injector",
-        "VALIDATION_WEBHOOK_CONFIG_NAME": "istio-validator-istio-system",
+        "INJECTION_WEBHOOK_CONFIG_NAME": "istio-sidecar-injector%s" % suffix,
+        "VALIDATION_WEBHOOK_CONFIG_NAME": "istio-validator%s-%s" % (suffix, NAMESPACE),
         "PILOT_ENABLE_ANALYSIS": "false", "GOMAXPROCS": "2",
     })
     cmd = [binary, "discovery", "--kubeconfig", lab.kubeconfig,
-           "--httpAddr", "127.0.0.1:%d" % ports["istiod_http"],
-           "--httpsAddr", "127.0.0.1:%d" % ports["istiod_https"],
-           "--grpcAddr", "127.0.0.1:%d" % ports["istiod_grpc"],
-           "--secureGRPCAddr", "127.0.0.1:%d" % ports["istiod_sgrpc"],
-           "--monitoringAddr", "127.0.0.1:%d" % ports["istiod_monitoring"],
+           "--httpAddr", "127.0.0.1:%d" % ports["http"],
+           "--httpsAddr", "127.0.0.1:%d" % ports["https"],
+           "--grpcAddr", "127.0.0.1:%d" % ports["grpc"],
+           "--secureGRPCAddr", "127.0.0.1:%d" % ports["sgrpc"],
+           "--monitoringAddr", "127.0.0.1:%d" % ports["monitoring"],
            "--domain", "cluster.local", "--log_output_level", "default:info"]
-    out = open(os.path.join(lab.state, "istiod.log"), "ab")  # pylint: disable=consider-using-with
-    proc = subprocess.Popen(cmd, cwd=lab.istiod_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
+    out = open(labmod.istiod_log(lab, revision), "ab")  # pylint: disable=consider-using-with
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
-    with open(os.path.join(lab.state, "istiod.pid"), "w", encoding="utf-8") as handle:
+    with open(labmod.istiod_pid_path(lab, revision), "w", encoding="utf-8") as handle:
         handle.write(str(proc.pid))
-    log("started istiod %s (pid %d) for installed tag %r" % (version, proc.pid, tag))
+    log("started istiod %s (pid %d) for revision %s, installed tag %r, webhooks on https://localhost:%d"
+        % (version, proc.pid, label(revision), tag, ports["https"]))
     return proc
 
 
-def stop_istiod(proc):
+def stop_istiod(lab, revision, proc):
     if proc and proc.poll() is None:
         proc.terminate()
         try:
@@ -83,6 +110,9 @@ def stop_istiod(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    path = labmod.istiod_pid_path(lab, revision)
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def main():
@@ -91,9 +121,9 @@ def main():
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args()
     lab = labmod.Lab(args.lab)
-    ports = lab.load_info()["ports"]
-    proc = None
-    running_tag = None
+    info = lab.load_info()
+    running = {}  # revision -> (process, tag)
+    unsupported = set()
     stopping = []
 
     def on_term(_signum, _frame):
@@ -101,29 +131,42 @@ def main():
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    log("supervising istiod for lab %s" % lab.name)
+    log("supervising istiod for lab %s (revisions with ports: %s)"
+        % (lab.name, ", ".join(label(r) for r in labmod.istiod_revisions(info))))
     while not stopping:
-        present = lab.kubectl_run(["get", "configmap", "-n", NAMESPACE, CONFIGMAP, "-o", "name"],
-                                  check=False).returncode == 0
-        if proc is not None and proc.poll() is not None:
-            log("istiod exited on its own (code %s); supervisor exits so that `lab status` reports it"
-                % proc.returncode)
-            return 1
-        if present:
-            tag = installed_tag(lab)
-            if proc is None:
-                proc, running_tag = start_istiod(lab, ports, tag), tag
-            elif tag and tag != running_tag:
-                log("installed istiod tag changed %r -> %r: restarting" % (running_tag, tag))
-                stop_istiod(proc)
-                proc, running_tag = start_istiod(lab, ports, tag), tag
-        elif proc is not None:
-            log("ConfigMap %s/%s is gone (Istio uninstalled): stopping istiod" % (NAMESPACE, CONFIGMAP))
-            stop_istiod(proc)
-            proc, running_tag = None, None
-            os.remove(os.path.join(lab.state, "istiod.pid"))
+        for revision, (proc, _tag) in running.items():
+            if proc.poll() is not None:
+                log("istiod of revision %s exited on its own (code %s); supervisor exits so that `lab status` "
+                    "reports it" % (label(revision), proc.returncode))
+                for other, (other_proc, _t) in running.items():
+                    if other != revision:
+                        stop_istiod(lab, other, other_proc)
+                return 1
+        installed = installed_revisions(lab)
+        if installed is not None:
+            for revision in sorted(set(running) - set(installed)):
+                log("ConfigMap %s/istio-sidecar-injector%s is gone (revision %s uninstalled): stopping its istiod"
+                    % (NAMESPACE, "-" + revision if revision else "", label(revision)))
+                stop_istiod(lab, revision, running.pop(revision)[0])
+            for revision, tag in sorted(installed.items()):
+                ports = labmod.istiod_ports(info, revision)
+                if ports is None:
+                    if revision not in unsupported:
+                        unsupported.add(revision)
+                        log("revision %s is installed, but the lab has no istiod ports for it (it has: %s): "
+                            "its webhooks stay unanswered" % (revision, ", ".join(
+                                label(r) for r in labmod.istiod_revisions(info))))
+                    continue
+                if revision not in running:
+                    running[revision] = (start_istiod(lab, revision, ports, tag), tag)
+                elif tag and tag != running[revision][1]:
+                    log("installed istiod tag of revision %s changed %r -> %r: restarting"
+                        % (label(revision), running[revision][1], tag))
+                    stop_istiod(lab, revision, running.pop(revision)[0])
+                    running[revision] = (start_istiod(lab, revision, ports, tag), tag)
         time.sleep(args.interval)
-    stop_istiod(proc)
+    for revision, (proc, _tag) in running.items():
+        stop_istiod(lab, revision, proc)
     log("supervisor stopped")
     return 0
 

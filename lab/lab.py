@@ -343,12 +343,53 @@ def mirror_up(lab, info):
 
 
 # --------------------------------------------------------------------------- istiod
+ISTIOD_PORT_KINDS = ("http", "https", "grpc", "sgrpc", "monitoring")
+
+
+def extra_revisions(lab):
+    """Control-plane revisions, besides the default one, that get istiod ports of their own: a
+    revision named `canary` and the lab's two Istio versions with dashes (1-31-0), the names a
+    canary upgrade uses."""
+    return ["canary"] + [lab.specs[piece]["version"].replace(".", "-") for piece in ("istio", "istio-previous")]
+
+
+def istiod_revisions(info):
+    """Revisions the lab can run an istiod for ("" is the default revision)."""
+    return [""] + sorted(info.get("revision_ports") or {})
+
+
+def istiod_ports(info, revision):
+    """{http, https, grpc, sgrpc, monitoring} of a revision's istiod, or None if it has none."""
+    if not revision:
+        return dict((kind, info["ports"]["istiod_" + kind]) for kind in ISTIOD_PORT_KINDS)
+    return (info.get("revision_ports") or {}).get(revision)
+
+
+def istiod_pid_path(lab, revision):
+    return os.path.join(lab.state, "istiod-rev-%s.pid" % revision if revision else "istiod.pid")
+
+
+def istiod_log(lab, revision):
+    return os.path.join(lab.state, "istiod-rev-%s.log" % revision if revision else "istiod.log")
+
+
+def istiod_pid_files(lab):
+    """{process name: pid file} of every istiod the supervisor has started."""
+    files = {}
+    for revision in istiod_revisions(lab.load_info()):
+        path = istiod_pid_path(lab, revision)
+        if os.path.exists(path):
+            files["istiod" + ("-" + revision if revision else "")] = path
+    return files
+
+
 def istiod_up(lab, info):
     pid_path = os.path.join(lab.state, "istiod-supervisor.pid")
     if pid_alive(read_pid(pid_path)):
         log("istiod supervisor already running")
         return
-    stop_pid(read_pid(os.path.join(lab.state, "istiod.pid")), "orphaned istiod")
+    for name, path in istiod_pid_files(lab).items():
+        stop_pid(read_pid(path), "orphaned " + name)
     pid = spawn([sys.executable, os.path.join(HERE, "istiod_supervisor.py"), "--lab", lab.name],
                 os.path.join(lab.state, "istiod-supervisor.log"))
     with open(pid_path, "w", encoding="utf-8") as handle:
@@ -378,13 +419,16 @@ mesh_output_dir: "{out}"
 istioctl_base_url: "http://127.0.0.1:{mirror}"
 istioctl_install_dir: "{install}"
 istioctl_bin_link: "{link}"
-# istiod runs as a local process (lab/istiod_supervisor.py); the API server reaches its
-# webhooks by URL on localhost instead of through the istiod Service.
+# istiod runs as a local process per control-plane revision (lab/istiod_supervisor.py); the API
+# server reaches its webhooks by URL on localhost instead of through the istiod Service. Each
+# revision the lab knows ("" is the default one) has its own port.
+lab_istiod_webhook_ports:
+{webhooks}
 control_plane_values:
   istiodRemote:
-    injectionURL: "https://localhost:{webhook}/inject"
+    injectionURL: "https://localhost:{{{{ lab_istiod_webhook_ports[control_plane_revision | default('')] }}}}/inject"
   base:
-    validationURL: "https://localhost:{webhook}/validate"
+    validationURL: "https://localhost:{{{{ lab_istiod_webhook_ports[control_plane_revision | default('')] }}}}/validate"
 control_plane_ingress_service_type: NodePort
 # Dashboards on fixed nodePorts, so the access summary's URLs stay the same between runs.
 addons_exposure:
@@ -396,7 +440,8 @@ addons_exposure:
 verify_data_plane: false
 """.format(name=lab.name, kubeconfig=lab.kubeconfig, out=os.path.join(lab.state, "out"),
            mirror=ports["mirror"], install=os.path.join(lab.state, "istio-releases"),
-           link=os.path.join(lab.state, "bin", "istioctl"), webhook=ports["istiod_https"]))
+           link=os.path.join(lab.state, "bin", "istioctl"),
+           webhooks="\n".join('  "%s": %d' % (rev, istiod_ports(info, rev)["https"]) for rev in istiod_revisions(info))))
 
 
 # --------------------------------------------------------------------------- commands
@@ -419,6 +464,16 @@ def cmd_up(lab, _args):
                 port = free_port()
             ports[key] = port
             used.add(port)
+    revision_ports = info.setdefault("revision_ports", {})
+    for revision in extra_revisions(lab):
+        slot = revision_ports.setdefault(revision, {})
+        for kind in ISTIOD_PORT_KINDS:
+            if kind not in slot:
+                port = free_port()
+                while port in used:
+                    port = free_port()
+                slot[kind] = port
+                used.add(port)
     info.update({"name": lab.name, "cluster": lab.cluster, "kubeconfig": lab.kubeconfig,
                  "inventory": lab.inventory, "mirror_url": "http://127.0.0.1:%d" % ports["mirror"],
                  "versions": lab.versions, "state": lab.state})
@@ -440,8 +495,12 @@ def lab_processes(lab):
         for entry in sorted(os.listdir(pid_dir)):
             pid = read_pid(os.path.join(pid_dir, entry))
             procs.append((entry.replace(".pid", ""), pid, pid_alive(pid)))
-    for name in ("mirror", "istiod-supervisor", "istiod"):
+    for name in ("mirror", "istiod-supervisor"):
         pid = read_pid(os.path.join(lab.state, name + ".pid"))
+        if pid:
+            procs.append((name, pid, pid_alive(pid)))
+    for name, path in sorted(istiod_pid_files(lab).items()):
+        pid = read_pid(path)
         if pid:
             procs.append((name, pid, pid_alive(pid)))
     return procs
@@ -455,9 +514,11 @@ def cmd_status(lab, args):
     ports = info["ports"]
     rows = []
     problems = 0
+    expected = _istiod_expected(lab)
     for name, pid, alive in lab_processes(lab):
-        if name == "istiod" and not alive and not _istiod_expected(lab):
-            rows.append((name, pid, "waiting", "starts when Istio is installed"))
+        revision = name[len("istiod-"):] if name.startswith("istiod-") and name != "istiod-supervisor" else ""
+        if name.startswith("istiod") and name != "istiod-supervisor" and not alive and revision not in expected:
+            rows.append((name, pid, "waiting", "starts when Istio (revision %s) is installed" % (revision or "default")))
             continue
         rows.append((name, pid, "running" if alive else "DOWN", ""))
         problems += 0 if alive else 1
@@ -467,10 +528,15 @@ def cmd_status(lab, args):
     mirror_ok = port_open(ports["mirror"])
     problems += 0 if mirror_ok else 1
     rows.append(("mirror", "", "ok" if mirror_ok else "DOWN", info["mirror_url"]))
-    if _istiod_expected(lab):
-        ok = _istiod_ready(ports)
+    for revision in expected:
+        revision_ports = istiod_ports(info, revision)
+        name = "istiod%s /ready" % ("-" + revision if revision else "")
+        if revision_ports is None:
+            rows.append((name, "", "n/a", "revision %s is installed; the lab runs no istiod for it" % revision))
+            continue
+        ok = _istiod_ready(revision_ports)
         problems += 0 if ok else 1
-        rows.append(("istiod /ready", "", "ok" if ok else "DOWN", "https://localhost:%d (webhooks)" % ports["istiod_https"]))
+        rows.append((name, "", "ok" if ok else "DOWN", "https://localhost:%d (webhooks)" % revision_ports["https"]))
     if args.json:
         print(json.dumps({"name": lab.name, "problems": problems, "rows": rows, "info": info}, indent=2))
     else:
@@ -482,16 +548,23 @@ def cmd_status(lab, args):
 
 
 def _istiod_expected(lab):
-    """istiod should run once Istio's injector ConfigMap exists."""
+    """Revisions whose istiod should run: those whose injector ConfigMap exists."""
     if not apiserver_ready(lab):
-        return False
-    res = lab.kubectl_run(["get", "configmap", "-n", "istio-system", "istio-sidecar-injector", "-o", "name"], check=False)
-    return res.returncode == 0
+        return []
+    res = lab.kubectl_run(["get", "configmaps", "-n", "istio-system", "-o", "name"], check=False)
+    revisions = []
+    for line in res.stdout.split() if res.returncode == 0 else []:
+        name = line.split("/", 1)[-1]
+        if name == "istio-sidecar-injector":
+            revisions.append("")
+        elif name.startswith("istio-sidecar-injector-"):
+            revisions.append(name[len("istio-sidecar-injector-"):])
+    return sorted(revisions)
 
 
 def _istiod_ready(ports):
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/ready" % ports["istiod_http"], timeout=2) as resp:
+        with urllib.request.urlopen("http://127.0.0.1:%d/ready" % ports["http"], timeout=2) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -499,8 +572,8 @@ def _istiod_ready(ports):
 
 def cmd_down(lab, _args):
     info = lab.load_info()
-    for name in ("istiod-supervisor", "istiod", "mirror"):
-        path = os.path.join(lab.state, name + ".pid")
+    pid_files = [(name, os.path.join(lab.state, name + ".pid")) for name in ("istiod-supervisor", "mirror")]
+    for name, path in pid_files[:1] + sorted(istiod_pid_files(lab).items()) + pid_files[1:]:
         stop_pid(read_pid(path), name)
         if os.path.exists(path):
             os.remove(path)
@@ -512,7 +585,9 @@ def cmd_down(lab, _args):
     leftovers = [(n, p) for n, p, alive in lab_processes(lab) if alive]
     for name, pid in leftovers:
         stop_pid(pid, name)
-    ports = (info.get("ports") or {})
+    ports = dict(info.get("ports") or {})
+    for revision, slot in (info.get("revision_ports") or {}).items():
+        ports.update(("istiod_%s_%s" % (revision, kind), port) for kind, port in slot.items())
     # processes close their listening sockets while they exit: give them a moment
     deadline = time.monotonic() + 20
     while True:
@@ -521,7 +596,7 @@ def cmd_down(lab, _args):
         if not (open_ports or still) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    for path in (lab.kubeconfig, os.path.join(lab.state, "istiod.pid")):
+    for path in [lab.kubeconfig] + list(istiod_pid_files(lab).values()):
         if os.path.exists(path):
             os.remove(path)
     shutil.rmtree(lab.istiod_dir, ignore_errors=True)

@@ -46,6 +46,41 @@ def _wait(module, kube, names, timeout):
         time.sleep(2)
 
 
+def _remove(module, kube, params):
+    """state=absent: take the injection labels off the namespaces that exist, and restart the
+    Deployments whose pods still carry a sidecar so they come back without it."""
+    unlabelled, restarted = {}, []
+    for name in params["namespaces"]:
+        namespace = kube.get("v1", "Namespace", name)
+        if namespace is None:
+            continue
+        patch = inj.removal_patch((namespace.get("metadata") or {}).get("labels"))
+        if patch:
+            unlabelled[name] = patch["metadata"]["labels"]
+        if params["restart"]:
+            deployments = [d for d in kube.list("apps/v1", "Deployment", namespace=name) if not inj.opted_out(d)]
+            for deployment, reason in inj.deployments_with_sidecar(
+                    deployments, kube.list("apps/v1", "ReplicaSet", namespace=name), kube.list("v1", "Pod", namespace=name)):
+                restarted.append({"deployment": "%s/%s" % (name, deployment), "reason": reason,
+                                  "namespace": name, "name": deployment})
+    if not module.check_mode:
+        for name, labels in unlabelled.items():
+            kube.merge_patch("v1", "Namespace", name, {"metadata": {"labels": labels}})
+        if restarted:
+            stamp = _now()
+            for item in restarted:
+                kube.merge_patch("apps/v1", "Deployment", item["name"], inj.restart_patch(stamp, "none"), item["namespace"])
+            _wait(module, kube, [(item["namespace"], item["name"]) for item in restarted], params["wait_timeout"])
+    changed = bool(unlabelled or restarted)
+    result = {"changed": changed, "created": [], "labelled": unlabelled,
+              "restarted": [{"deployment": i["deployment"], "reason": i["reason"]} for i in restarted]}
+    if changed:
+        lines = ["~ namespace %s remove labels %s" % (n, ", ".join(sorted(l))) for n, l in sorted(unlabelled.items())]
+        lines += ["~ restart deployment %s: %s" % (i["deployment"], i["reason"]) for i in restarted]
+        result["diff"] = {"prepared": "\n".join(lines) + "\n"}
+    module.exit_json(**result)
+
+
 def run_module(module):
     params = module.params
     revision = params["revision"] or ""
@@ -56,6 +91,8 @@ def run_module(module):
         kube = Kube(params["kubeconfig"], params.get("context") or None)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="cannot load kubeconfig %s: %s" % (params["kubeconfig"], exc))
+    if params.get("state") == "absent":
+        _remove(module, kube, params)
 
     # 1. decide for every namespace before anything changes
     created, labelled, errors = [], {}, []

@@ -156,6 +156,25 @@ def deployments_to_restart(deployments, replicasets, pods, revision=""):
     return found
 
 
+def removal_patch(labels):
+    """The namespace patch that removes both injection labels, or None when neither is there."""
+    present = [key for key in (INJECTION_LABEL, REVISION_LABEL) if key in (labels or {})]
+    return {"metadata": {"labels": dict((key, None) for key in present)}} if present else None
+
+
+def deployments_with_sidecar(deployments, replicasets, pods):
+    """[(deployment name, reason)] for the Deployments whose current pods still carry the sidecar
+    (what a restart removes once the namespace is no longer labelled for injection)."""
+    found = []
+    for deployment in deployments:
+        for pod in current_pods(deployment, replicasets, pods):
+            if pod_has_proxy(pod):
+                found.append(((deployment.get("metadata") or {}).get("name"),
+                              "pod %s has an %s container" % ((pod.get("metadata") or {}).get("name"), PROXY_CONTAINER)))
+                break
+    return found
+
+
 def restart_patch(timestamp, revision=""):
     """What `kubectl rollout restart` does (stamp the pod template with the restart time), plus
     the revision the restart is for."""

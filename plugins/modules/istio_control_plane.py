@@ -64,7 +64,9 @@ options:
     type: str
     default: istio-operator
   readiness_timeout:
-    description: Seconds istioctl waits for the installed Deployments to become ready.
+    description:
+      - Seconds istioctl waits for the installed Deployments to become ready.
+      - With I(state=absent), seconds to wait for the uninstalled objects to be gone.
     type: int
     default: 300
   purge:

@@ -21,6 +21,9 @@ description:
     for their rollout. Deployments that opt out (C(sidecar.istio.io/inject=false)) or use the host
     network are left alone.
   - Every namespace is checked before anything changes. Check mode reports what would change.
+  - With I(state=absent), removes both injection labels from the namespaces that exist (none is created)
+    and, with I(restart=true), restarts the Deployments whose pods still carry the sidecar, so that they
+    leave the mesh; RV(labelled) then lists the labels removed.
 author:
   - meshops developers (@meshops)
 requirements:
@@ -29,10 +32,15 @@ extends_documentation_fragment:
   - meshops.istio.kube
 options:
   namespaces:
-    description: Namespaces to put in the mesh.
+    description: Namespaces to put in the mesh (or, with I(state=absent), to take out of it).
     type: list
     elements: str
     required: true
+  state:
+    description: C(present) labels the namespaces for injection; C(absent) removes the labels.
+    type: str
+    choices: [present, absent]
+    default: present
   revision:
     description: Istio revision whose injector should serve the namespaces; empty for the default revision.
     type: str
@@ -43,7 +51,7 @@ options:
     choices: [fail, replace]
     default: fail
   restart:
-    description: Restart the Deployments whose pods lack the right sidecar.
+    description: Restart the Deployments whose pods lack the right sidecar (with I(state=absent), those that still have one).
     type: bool
     default: true
   wait_timeout:
@@ -94,6 +102,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             kube_argument_spec(),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
             namespaces=dict(type="list", elements="str", required=True),
             revision=dict(type="str", default=""),
             label_conflict=dict(type="str", choices=["fail", "replace"], default="fail"),

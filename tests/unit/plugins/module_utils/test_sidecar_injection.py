@@ -165,3 +165,29 @@ def test_revision_restart_happens_once_even_if_the_injector_names_another_revisi
 def test_rollout_done(status, done):
     deployment = {"metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": status}
     assert inj.rollout_done(deployment) is done
+
+
+@pytest.mark.parametrize("labels, patch", [
+    ({"istio-injection": "enabled", "team": "a"}, {"metadata": {"labels": {"istio-injection": None}}}),
+    ({"istio.io/rev": "1-31-0"}, {"metadata": {"labels": {"istio.io/rev": None}}}),
+    ({"istio-injection": "disabled", "istio.io/rev": "x"},
+     {"metadata": {"labels": {"istio-injection": None, "istio.io/rev": None}}}),
+    ({"team": "a"}, None),
+    (None, None),
+])
+def test_removal_patch_takes_off_only_the_injection_labels(labels, patch):
+    assert inj.removal_patch(labels) == patch
+
+
+def test_deployments_with_sidecar_are_the_ones_a_removal_restarts():
+    deployments = [_deployment("ratings", "d1"), _deployment("reviews", "d2"), _deployment("plain", "d3")]
+    replicasets = [_rs("ratings-1", "r1", "d1", "1"), _rs("ratings-2", "r2", "d1", "2"),
+                   _rs("reviews-2", "r3", "d2", "2"), _rs("plain-2", "r4", "d3", "2")]
+    pods = [
+        _pod("ratings-old", "r1", proxy=True),               # old ReplicaSet: ignored
+        _pod("ratings-new", "r2", proxy=False),
+        _pod("reviews-a", "r3", proxy=True, native=True),
+        _pod("plain-a", "r4", proxy=False),
+    ]
+    assert inj.deployments_with_sidecar(deployments, replicasets, pods) == [
+        ("reviews", "pod reviews-a has an istio-proxy container")]
