@@ -7,6 +7,9 @@ lab as the other files expect it: the pinned Istio as the default revision, no o
 """
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -133,6 +136,19 @@ def test_canary_upgrade_moves_the_namespace_and_its_sidecars_to_the_new_revision
     # the default tag points at the new revision
     tag = kube.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "istio-revision-tag-default")
     assert tag is not None and tag["metadata"]["labels"].get("istio.io/rev") == revision
+
+
+def test_lab_status_reports_the_istiod_of_the_new_revision_only(lab, previous_default):
+    revision = previous_default["revision"]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    status = subprocess.run([sys.executable, os.path.join(root, "lab", "lab.py"), "status", "--json", "--name", lab.name],
+                            stdout=subprocess.PIPE, text=True, check=False)
+    report = json.loads(status.stdout)
+    assert status.returncode == 0 and report["problems"] == 0, report["rows"]
+    rows = dict((row[0], row[2]) for row in report["rows"])
+    assert rows["istiod-%s /ready" % revision] == "ok"
+    assert "istiod /ready" not in rows
+    assert rows.get("istiod-" + revision) == "running"
 
 
 def test_a_namespace_still_labelled_istio_injection_is_injected_by_the_new_revision(kube, previous_default):
