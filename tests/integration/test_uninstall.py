@@ -132,4 +132,3 @@ def test_a_second_uninstall_changes_nothing(playbook, converged):
     result = playbook(UNINSTALL)
     assert result.rc == 0, result.tail()
     assert result.changed == 0, result.tail()
-
