@@ -16,7 +16,6 @@ starts a new supervisor.
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,7 +27,6 @@ sys.path.insert(0, HERE)
 import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 
 NAMESPACE = "istio-system"
-CONFIGMAP = re.compile(r"^istio-sidecar-injector(?:-(?P<rev>[a-z0-9][-a-z0-9]*))?$")
 
 
 def log(msg):
@@ -44,11 +42,7 @@ def installed_revisions(lab):
     res = lab.kubectl_run(["get", "configmaps", "-n", NAMESPACE, "-o", "name"], check=False)
     if res.returncode != 0:
         return None  # API server not answering: change nothing
-    revisions = {}
-    for line in res.stdout.split():
-        match = CONFIGMAP.match(line.split("/", 1)[-1])
-        if match:
-            revisions[match.group("rev") or ""] = ""
+    revisions = dict.fromkeys(labmod.injector_revisions(res.stdout), "")
     if revisions:
         res = lab.kubectl_run(["get", "deployments", "-n", NAMESPACE, "-o", "json"], check=False)
         items = json.loads(res.stdout).get("items", []) if res.returncode == 0 else []

@@ -15,6 +15,7 @@ works. See ../shared/LAB.md for the design.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -353,6 +354,20 @@ def extra_revisions(lab):
     return ["canary"] + [lab.specs[piece]["version"].replace(".", "-") for piece in ("istio", "istio-previous")]
 
 
+INJECTOR_CONFIGMAP = re.compile(r"^istio-sidecar-injector(?:-(?P<rev>[a-z0-9][-a-z0-9]*))?$")
+
+
+def injector_revisions(names):
+    """Installed revisions ("" = default) from `kubectl get configmaps -o name` output: a revision is
+    installed while its injector ConfigMap istio-sidecar-injector[-<rev>] exists."""
+    revisions = []
+    for line in names.split():
+        match = INJECTOR_CONFIGMAP.match(line.split("/", 1)[-1])
+        if match:
+            revisions.append(match.group("rev") or "")
+    return revisions
+
+
 def istiod_revisions(info):
     """Revisions the lab can run an istiod for ("" is the default revision)."""
     return [""] + sorted(info.get("revision_ports") or {})
@@ -449,6 +464,17 @@ PORT_NAMES = ("apiserver", "etcd_port", "etcd_peer", "kcm", "sched", "kwok_port"
               "istiod_http", "istiod_https", "istiod_grpc", "istiod_sgrpc", "istiod_monitoring")
 
 
+def allocate_ports(ports, keys, used):
+    """Give every key missing from `ports` a free loopback port not in `used` (kept across ups)."""
+    for key in keys:
+        if key not in ports:
+            port = free_port()
+            while port in used:
+                port = free_port()
+            ports[key] = port
+            used.add(port)
+
+
 def cmd_up(lab, _args):
     started = time.monotonic()
     for piece in ("kubernetes", "etcd", "kwok", "istio", "istio-previous"):
@@ -456,24 +482,11 @@ def cmd_up(lab, _args):
     subprocess.run([os.path.join(ROOT, "scripts", "collection-link")], check=True)
     info = lab.load_info()
     ports = info.setdefault("ports", {})
-    used = set(ports.values())
-    for key in PORT_NAMES:
-        if key not in ports:
-            port = free_port()
-            while port in used:
-                port = free_port()
-            ports[key] = port
-            used.add(port)
     revision_ports = info.setdefault("revision_ports", {})
+    used = set(ports.values()) | set(p for slot in revision_ports.values() for p in slot.values())
+    allocate_ports(ports, PORT_NAMES, used)
     for revision in extra_revisions(lab):
-        slot = revision_ports.setdefault(revision, {})
-        for kind in ISTIOD_PORT_KINDS:
-            if kind not in slot:
-                port = free_port()
-                while port in used:
-                    port = free_port()
-                slot[kind] = port
-                used.add(port)
+        allocate_ports(revision_ports.setdefault(revision, {}), ISTIOD_PORT_KINDS, used)
     info.update({"name": lab.name, "cluster": lab.cluster, "kubeconfig": lab.kubeconfig,
                  "inventory": lab.inventory, "mirror_url": "http://127.0.0.1:%d" % ports["mirror"],
                  "versions": lab.versions, "state": lab.state})
@@ -552,14 +565,7 @@ def _istiod_expected(lab):
     if not apiserver_ready(lab):
         return []
     res = lab.kubectl_run(["get", "configmaps", "-n", "istio-system", "-o", "name"], check=False)
-    revisions = []
-    for line in res.stdout.split() if res.returncode == 0 else []:
-        name = line.split("/", 1)[-1]
-        if name == "istio-sidecar-injector":
-            revisions.append("")
-        elif name.startswith("istio-sidecar-injector-"):
-            revisions.append(name[len("istio-sidecar-injector-"):])
-    return sorted(revisions)
+    return sorted(injector_revisions(res.stdout)) if res.returncode == 0 else []
 
 
 def _istiod_ready(ports):

@@ -21,11 +21,11 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _restart_plan(kube, namespace, revision):
-    deployments = kube.list("apps/v1", "Deployment", namespace=namespace)
-    replicasets = kube.list("apps/v1", "ReplicaSet", namespace=namespace)
-    pods = kube.list("v1", "Pod", namespace=namespace)
-    return inj.deployments_to_restart(deployments, replicasets, pods, revision)
+def _workloads(kube, namespace):
+    """(Deployments, ReplicaSets, Pods) of a namespace: what the restart decisions read."""
+    return (kube.list("apps/v1", "Deployment", namespace=namespace),
+            kube.list("apps/v1", "ReplicaSet", namespace=namespace),
+            kube.list("v1", "Pod", namespace=namespace))
 
 
 def _wait(module, kube, names, timeout):
@@ -46,6 +46,16 @@ def _wait(module, kube, names, timeout):
         time.sleep(2)
 
 
+def _restart(module, kube, items, revision, timeout):
+    """`kubectl rollout restart` the Deployments in `items` (stamped for `revision`), then wait."""
+    if not items:
+        return
+    stamp = _now()
+    for item in items:
+        kube.merge_patch("apps/v1", "Deployment", item["name"], inj.restart_patch(stamp, revision), item["namespace"])
+    _wait(module, kube, [(item["namespace"], item["name"]) for item in items], timeout)
+
+
 def _remove(module, kube, params):
     """state=absent: take the injection labels off the namespaces that exist, and restart the
     Deployments whose pods still carry a sidecar so they come back without it."""
@@ -58,19 +68,13 @@ def _remove(module, kube, params):
         if patch:
             unlabelled[name] = patch["metadata"]["labels"]
         if params["restart"]:
-            deployments = [d for d in kube.list("apps/v1", "Deployment", namespace=name) if not inj.opted_out(d)]
-            for deployment, reason in inj.deployments_with_sidecar(
-                    deployments, kube.list("apps/v1", "ReplicaSet", namespace=name), kube.list("v1", "Pod", namespace=name)):
+            for deployment, reason in inj.deployments_with_sidecar(*_workloads(kube, name)):
                 restarted.append({"deployment": "%s/%s" % (name, deployment), "reason": reason,
                                   "namespace": name, "name": deployment})
     if not module.check_mode:
         for name, labels in unlabelled.items():
             kube.merge_patch("v1", "Namespace", name, {"metadata": {"labels": labels}})
-        if restarted:
-            stamp = _now()
-            for item in restarted:
-                kube.merge_patch("apps/v1", "Deployment", item["name"], inj.restart_patch(stamp, "none"), item["namespace"])
-            _wait(module, kube, [(item["namespace"], item["name"]) for item in restarted], params["wait_timeout"])
+        _restart(module, kube, restarted, "none", params["wait_timeout"])
     changed = bool(unlabelled or restarted)
     result = {"changed": changed, "created": [], "labelled": unlabelled,
               "restarted": [{"deployment": i["deployment"], "reason": i["reason"]} for i in restarted]}
@@ -127,14 +131,11 @@ def run_module(module):
         for name in params["namespaces"]:
             if name in created:
                 continue
-            for deployment, reason in _restart_plan(kube, name, revision):
+            for deployment, reason in inj.deployments_to_restart(*_workloads(kube, name), revision=revision):
                 restarted.append({"deployment": "%s/%s" % (name, deployment), "reason": reason,
                                   "namespace": name, "name": deployment})
-        if restarted and not module.check_mode:
-            stamp = _now()
-            for item in restarted:
-                kube.merge_patch("apps/v1", "Deployment", item["name"], inj.restart_patch(stamp, revision), item["namespace"])
-            _wait(module, kube, [(item["namespace"], item["name"]) for item in restarted], params["wait_timeout"])
+        if not module.check_mode:
+            _restart(module, kube, restarted, revision, params["wait_timeout"])
 
     changed = bool(created or labelled or restarted)
     result = {"changed": changed, "created": created, "labelled": labelled,

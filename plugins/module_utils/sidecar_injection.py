@@ -164,9 +164,12 @@ def removal_patch(labels):
 
 def deployments_with_sidecar(deployments, replicasets, pods):
     """[(deployment name, reason)] for the Deployments whose current pods still carry the sidecar
-    (what a restart removes once the namespace is no longer labelled for injection)."""
+    (what a restart removes once the namespace is no longer labelled for injection); Deployments
+    that opt out of injection are left alone, as deployments_to_restart does."""
     found = []
     for deployment in deployments:
+        if opted_out(deployment):
+            continue
         for pod in current_pods(deployment, replicasets, pods):
             if pod_has_proxy(pod):
                 found.append(((deployment.get("metadata") or {}).get("name"),

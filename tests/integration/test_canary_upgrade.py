@@ -10,9 +10,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
+from lab_helpers import proxy_container, running_pods, wait_for  # pylint: disable=import-error
 
 NS = "istio-system"
 APP_NS = "canary-app"
@@ -21,25 +21,13 @@ UPGRADE = "playbooks/canary_upgrade.yml"
 CONTROL_PLANE = "tests/integration/playbooks/control_plane.yml"
 
 
-def wait_for(predicate, what, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail("timed out waiting for %s" % what)
-
-
 def pods(kube, namespace, app):
-    return [p for p in kube.list("v1", "Pod", namespace=namespace, label_selector="app=%s" % app)
-            if not p["metadata"].get("deletionTimestamp") and (p.get("status") or {}).get("phase") == "Running"]
+    return running_pods(kube, namespace, "app=%s" % app)
 
 
 def proxy_image(pod):
-    images = [c["image"] for c in pod["spec"]["containers"] + (pod["spec"].get("initContainers") or [])
-              if c["name"] == "istio-proxy"]
-    return images[0] if images else None
+    container = proxy_container(pod)
+    return container["image"] if container else None
 
 
 def injected_by(pod):

@@ -1,8 +1,7 @@
 """Role injection against the lab: labels, real injection by istiod's webhook, restarts, idempotence."""
 
-import time
-
 import pytest
+from lab_helpers import wait_for  # pylint: disable=import-error
 
 PLAYBOOK = "tests/integration/playbooks/injection.yml"
 APP_NS = "cp-inject"
@@ -43,15 +42,6 @@ def _containers(pod):
     return [c["name"] for c in spec.get("containers", []) + (spec.get("initContainers") or [])]
 
 
-def _wait_for(predicate, what, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    pytest.fail("timed out waiting for %s" % what)
-
-
 @pytest.fixture(scope="module")
 def control_plane(playbook, control_plane_vars):
     """The control plane installed (a no-op when test_control_plane.py left it converged)."""
@@ -64,7 +54,7 @@ def _delete_namespaces(kube, names):
     for name in names:
         if kube.get("v1", "Namespace", name) is not None:
             namespaces.delete(name=name)
-    _wait_for(lambda: all(kube.get("v1", "Namespace", n) is None for n in names), "namespaces %s deleted" % names, 180)
+    wait_for(lambda: all(kube.get("v1", "Namespace", n) is None for n in names), "namespaces %s deleted" % names, 180)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +66,7 @@ def workloads(kube, control_plane):  # pylint: disable=unused-argument,redefined
     for name, opt_out in (("web", False), ("batch", True)):
         if kube.get("apps/v1", "Deployment", name, APP_NS) is None:
             deployments.create(body=_deployment(name, opt_out))
-    _wait_for(lambda: _pods(kube, "web") and _pods(kube, "batch"), "the workloads' pods")
+    wait_for(lambda: _pods(kube, "web") and _pods(kube, "batch"), "the workloads' pods", 120)
     yield APP_NS
     _delete_namespaces(kube, [APP_NS, BOTH_NS, FRESH_NS])
 

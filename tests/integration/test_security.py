@@ -14,11 +14,11 @@ import http.server
 import json
 import os
 import threading
-import time
 import urllib.parse
 
 import pytest
 import yaml
+from lab_helpers import has_proxy, running_pods, wait_for  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = "playbooks/security.yml"
@@ -50,16 +50,6 @@ BOOKINFO_POLICIES = ALLOW_NOTHING + PRODUCTPAGE_VIEWER + VIEWERS + RATINGS_VIEWE
 
 
 # --------------------------------------------------------------------------- helpers
-def wait_for(predicate, what, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail("timed out waiting for %s" % what)
-
-
 def load_docs(path):
     with open(path, encoding="utf-8") as handle:
         return [d for d in yaml.safe_load_all(handle) if d]
@@ -81,16 +71,6 @@ def delete(kube, api_version, kind, name, namespace=None):
         body = {"gracePeriodSeconds": 0, "propagationPolicy": "Background"}
         kube.resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
     wait_for(lambda: kube.get(api_version, kind, name, namespace) is None, "%s %s/%s to go" % (kind, namespace, name))
-
-
-def pods(kube, namespace, selector):
-    return [p for p in kube.list("v1", "Pod", namespace=namespace, label_selector=selector)
-            if not p["metadata"].get("deletionTimestamp") and p.get("status", {}).get("phase") == "Running"]
-
-
-def has_proxy(pod):
-    spec = pod["spec"]
-    return any(c["name"] == "istio-proxy" for c in spec.get("containers", []) + (spec.get("initContainers") or []))
 
 
 OURS = ("kube-system", "kube-public", "kube-node-lease", "istio-system", NS, "test")
@@ -136,7 +116,7 @@ def matrix_file(lab):
 
 def netpod(kube):
     create_all(kube, load_docs(os.path.join(FIXTURES, "netpod", "netpod.yaml")))
-    wait_for(lambda: pods(kube, "test", "app=netpod"), "test/netpod to run")
+    wait_for(lambda: running_pods(kube, "test", "app=netpod"), "test/netpod to run")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -155,10 +135,10 @@ def bookinfo(istio, kube):
     create_all(kube, load_docs(os.path.join(FIXTURES, "bookinfo", "platform", "kube", "bookinfo.yaml")), NS)
     create_all(kube, load_docs(os.path.join(FIXTURES, "bookinfo", "networking", "bookinfo-gateway.yaml")), NS)
     netpod(kube)
-    ready = wait_for(lambda: len([p for p in pods(kube, NS, "app in (productpage,details,ratings,reviews)")
+    ready = wait_for(lambda: len([p for p in running_pods(kube, NS, "app in (productpage,details,ratings,reviews)")
                                   if has_proxy(p)]) == 6, "six Bookinfo pods with istio-proxy")
     assert ready
-    assert not any(has_proxy(p) for p in pods(kube, "test", "app=netpod"))
+    assert not any(has_proxy(p) for p in running_pods(kube, "test", "app=netpod"))
     return NS
 
 
@@ -422,8 +402,8 @@ def test_probe_guard_trips_on_probes_not_rewritten_and_passes_when_injection_rew
     assert guard_run(playbook, pas=[], aps=[]).rc == 0  # start from no policy
     create_all(kube, [probe_deployment("probed-raw", {"sidecar.istio.io/rewriteAppHTTPProbers": "false"}),
                       probe_deployment("probed-rewritten", {})])
-    raw = wait_for(lambda: [p for p in pods(kube, NS, "app=probed-raw") if has_proxy(p)], "probed-raw with a sidecar")
-    rewritten = wait_for(lambda: [p for p in pods(kube, NS, "app=probed-rewritten") if has_proxy(p)], "probed-rewritten")
+    raw = wait_for(lambda: [p for p in running_pods(kube, NS, "app=probed-raw") if has_proxy(p)], "probed-raw with a sidecar")
+    rewritten = wait_for(lambda: [p for p in running_pods(kube, NS, "app=probed-rewritten") if has_proxy(p)], "probed-rewritten")
     # the lab's injector really rewrote one probe to the sidecar and left the other alone
     assert rewritten[0]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] == 15020
     assert raw[0]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] == 9080
@@ -435,7 +415,7 @@ def test_probe_guard_trips_on_probes_not_rewritten_and_passes_when_injection_rew
         assert "probed-rewritten" not in tripped.output.split("mesh_security refuses")[-1]
     finally:
         delete(kube, "apps/v1", "Deployment", "probed-raw", NS)
-        wait_for(lambda: not pods(kube, NS, "app=probed-raw"), "probed-raw pods to go")
+        wait_for(lambda: not running_pods(kube, NS, "app=probed-raw"), "probed-raw pods to go")
     passed = guard_run(playbook)
     assert passed.rc == 0 and "probes: PASSED (0 checked)" in passed.output, passed.tail()
     delete(kube, "apps/v1", "Deployment", "probed-rewritten", NS)
@@ -444,13 +424,13 @@ def test_probe_guard_trips_on_probes_not_rewritten_and_passes_when_injection_rew
 def test_scrape_guard_trips_without_merged_metrics_and_passes_with_them(playbook, kube, bookinfo):
     assert guard_run(playbook, pas=[], aps=[]).rc == 0
     # productpage carries prometheus.io annotations on 9080; the injector moved them to 15020
-    productpage = pods(kube, NS, "app=productpage")[0]
+    productpage = running_pods(kube, NS, "app=productpage")[0]
     assert productpage["metadata"]["annotations"]["prometheus.io/port"] == "15020"
     unmerged = probe_deployment("metrics-raw", {"prometheus.istio.io/merge-metrics": "false", "prometheus.io/scrape": "true",
                                                 "prometheus.io/port": "9080", "prometheus.io/path": "/metrics"})
     del unmerged["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     create_all(kube, [unmerged])
-    wait_for(lambda: [p for p in pods(kube, NS, "app=metrics-raw") if has_proxy(p)], "metrics-raw with a sidecar")
+    wait_for(lambda: [p for p in running_pods(kube, NS, "app=metrics-raw") if has_proxy(p)], "metrics-raw with a sidecar")
     try:
         tripped = guard_run(playbook)
         assert tripped.rc != 0
@@ -458,7 +438,7 @@ def test_scrape_guard_trips_without_merged_metrics_and_passes_with_them(playbook
                "on 15020): reset" in tripped.output, tripped.tail()
     finally:
         delete(kube, "apps/v1", "Deployment", "metrics-raw", NS)
-        wait_for(lambda: not pods(kube, NS, "app=metrics-raw"), "metrics-raw pods to go")
+        wait_for(lambda: not running_pods(kube, NS, "app=metrics-raw"), "metrics-raw pods to go")
     passed = guard_run(playbook)
     assert passed.rc == 0 and "prometheus_scrape: PASSED" in passed.output, passed.tail()
 

@@ -5,9 +5,8 @@ The tests run in file order. They leave the lab without Istio's control plane (t
 the other files install what they need through their fixtures.
 """
 
-import time
-
 import pytest
+from lab_helpers import has_proxy, running_pods, wait_for  # pylint: disable=import-error
 
 NS = "istio-system"
 APP_NS = "default"
@@ -18,23 +17,8 @@ NET = "networking.istio.io/v1"
 MANAGED = "app.kubernetes.io/managed-by=meshops.istio"
 
 
-def wait_for(predicate, what, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail("timed out waiting for %s" % what)
-
-
 def running(kube, namespace, app):
-    return [p for p in kube.list("v1", "Pod", namespace=namespace, label_selector="app=%s" % app)
-            if not p["metadata"].get("deletionTimestamp") and (p.get("status") or {}).get("phase") == "Running"]
-
-
-def has_proxy(pod):
-    return any(c["name"] == "istio-proxy" for c in pod["spec"]["containers"] + (pod["spec"].get("initContainers") or []))
+    return running_pods(kube, namespace, "app=%s" % app)
 
 
 def managed(kube):

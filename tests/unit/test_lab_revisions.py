@@ -11,7 +11,6 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "lab"))
 
-import istiod_supervisor  # noqa: E402  pylint: disable=wrong-import-position,import-error
 import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 PORTS = {"apiserver": 1, "mirror": 2, "istiod_http": 10, "istiod_https": 11, "istiod_grpc": 12,
@@ -48,13 +47,13 @@ def test_each_revision_has_its_own_ports_and_files(lab):
     ("istio-sidecar-injector-canary", "canary"),
     ("istio-sidecar-injector-1-31-0", "1-31-0"),
 ])
-def test_the_supervisor_finds_the_revision_from_the_injector_configmap(name, revision):
-    assert (istiod_supervisor.CONFIGMAP.match(name).group("rev") or "") == revision
+def test_the_revision_comes_from_the_injector_configmap(name, revision):
+    assert labmod.injector_revisions("configmap/%s\n" % name) == [revision]
 
 
 @pytest.mark.parametrize("name", ["istio", "istio-ca-root-cert", "istio-sidecar-injector-", "values"])
 def test_other_configmaps_are_not_revisions(name):
-    assert istiod_supervisor.CONFIGMAP.match(name) is None
+    assert labmod.injector_revisions("configmap/%s\n" % name) == []
 
 
 @pytest.mark.parametrize("revision, port", [("", 11), ("canary", 21), ("1-31-0", 31)])
@@ -71,3 +70,8 @@ def test_the_inventory_points_each_revisions_webhooks_at_its_istiod(lab, revisio
         "https://localhost:%d/inject" % port
     assert render.from_string(values["base"]["validationURL"]).render(variables) == \
         "https://localhost:%d/validate" % port
+
+
+def test_every_installed_revision_is_listed_from_kubectls_output():
+    output = "configmap/istio\nconfigmap/istio-sidecar-injector\nconfigmap/istio-sidecar-injector-1-31-0\nconfigmap/x\n"
+    assert labmod.injector_revisions(output) == ["", "1-31-0"]

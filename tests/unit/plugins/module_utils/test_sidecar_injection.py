@@ -191,3 +191,5 @@ def test_deployments_with_sidecar_are_the_ones_a_removal_restarts():
     ]
     assert inj.deployments_with_sidecar(deployments, replicasets, pods) == [
         ("reviews", "pod reviews-a has an istio-proxy container")]
+    opted_out = [_deployment("reviews", "d2", template={"metadata": {"labels": {"sidecar.istio.io/inject": "false"}}})]
+    assert inj.deployments_with_sidecar(opted_out, replicasets, pods) == []
