@@ -401,8 +401,14 @@ def istiod_pid_files(lab):
 def istiod_up(lab, info):
     pid_path = os.path.join(lab.state, "istiod-supervisor.pid")
     if pid_alive(read_pid(pid_path)):
-        log("istiod supervisor already running")
-        return
+        # the supervisor removes an istiod's pid file when it stops it; a file naming a dead
+        # process is an istiod that died, which the supervisor may not have noticed yet
+        dead = [name for name, path in istiod_pid_files(lab).items() if not pid_alive(read_pid(path))]
+        if not dead:
+            log("istiod supervisor already running")
+            return
+        log("%s died: restarting the istiod supervisor" % ", ".join(dead))
+        stop_pid(read_pid(pid_path), "istiod supervisor")
     for name, path in istiod_pid_files(lab).items():
         stop_pid(read_pid(path), "orphaned " + name)
     pid = spawn([sys.executable, os.path.join(HERE, "istiod_supervisor.py"), "--lab", lab.name],
