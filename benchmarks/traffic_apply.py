@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, "lab"))
 import yaml  # noqa: E402  pylint: disable=wrong-import-position
 
 import build  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import model as traffic_model  # noqa: E402  pylint: disable=wrong-import-position
 
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 START, END = "<!-- traffic_apply:start -->", "<!-- traffic_apply:end -->"

@@ -35,7 +35,7 @@ import os
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.meshops.istio.plugins.module_utils.drift import (
+from ansible_collections.meshops.istio.plugins.plugin_utils.drift import (
     drift_entry,
     render_markdown,
     summarize,

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over meshops.istio traffic models (the logic lives in module_utils/traffic_model.py)."""
+"""Filters over meshops.istio traffic models (the logic lives in module_utils/traffic/model.py)."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -11,7 +11,7 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.meshops.istio.plugins.module_utils.traffic_model import (
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.model import (
     ModelError, render, render_dot, render_manifest, route_weights, shift_weights, validate,
 )
 

@@ -221,8 +221,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 from ansible.module_utils.urls import fetch_url
-from ansible_collections.meshops.istio.plugins.module_utils import access_matrix as am
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, Kube, kube_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.access import matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, Kube, kube_argument_spec
 
 READ = (
     ("v1", "Pod"), ("v1", "Service"),

@@ -101,7 +101,7 @@ json:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshops.istio.plugins.module_utils.access_summary import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.access_summary import (
     build_summary,
     render_json,
     render_markdown,

@@ -167,7 +167,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshops.istio.plugins.module_utils.addons import (
+from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import (
     ADDON_LABEL,
     CATALOGUE,
     label_selector,

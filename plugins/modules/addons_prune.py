@@ -75,12 +75,12 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshops.istio.plugins.module_utils.addons import (
+from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import (
     describe,
     label_selector,
     removal_order,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import (
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
     KUBERNETES_IMPORT_ERROR,
     Kube,
     kube_argument_spec,

@@ -140,8 +140,8 @@ stdout:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshops.istio.plugins.module_utils.control_plane_run import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, kube_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.runners.control_plane import run_module
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, kube_argument_spec
 
 YAML_IMPORT_ERROR = None
 try:

@@ -94,8 +94,8 @@ restarted:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshops.istio.plugins.module_utils.injection_run import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, kube_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.runners.injection import run_module
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, kube_argument_spec
 
 
 def main():

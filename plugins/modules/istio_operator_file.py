@@ -118,7 +118,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_operator as iop
+from ansible_collections.meshops.istio.plugins.module_utils.istio import operator as iop
 
 YAML_IMPORT_ERROR = None
 try:

@@ -194,8 +194,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.meshops.istio.plugins.module_utils.release import ReleaseError
-from ansible_collections.meshops.istio.plugins.module_utils.release_install import FetchError, ensure
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import ReleaseError
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release_install import FetchError, ensure
 
 
 def _fetcher(module):

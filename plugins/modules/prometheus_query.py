@@ -69,8 +69,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshops.istio.plugins.module_utils.addons import AddonsError, prometheus_scalar
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import (
+from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import AddonsError, prometheus_scalar
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
     KUBERNETES_IMPORT_ERROR,
     Kube,
     kube_argument_spec,

@@ -143,8 +143,8 @@ proposed:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.meshops.istio.plugins.module_utils import security_model as sm
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import KUBERNETES_IMPORT_ERROR, Kube
+from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, Kube
 
 
 def _delete_objects(refs):

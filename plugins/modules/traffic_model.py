@@ -26,7 +26,7 @@ description:
     others get one server-side apply each (field manager C(meshops.istio), forced), from a small
     thread pool sharing one connection pool. Check mode sends the same requests with C(dryRun=All).
   - The model format is described in the C(traffic) role's README and in
-    C(plugins/module_utils/traffic_model.py).
+    C(plugins/module_utils/traffic/model.py).
 author:
   - meshops developers (@meshops)
 requirements:
@@ -165,7 +165,7 @@ timings:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_dump
 
-from ansible_collections.meshops.istio.plugins.module_utils.traffic_kube import (
+from ansible_collections.meshops.istio.plugins.module_utils.runners.traffic import (
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, KubeError, ModelError, TrafficError, run,
 )
 

@@ -16,7 +16,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import model as traffic_model  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = "playbooks/bookinfo.yml"
 NS = "default"

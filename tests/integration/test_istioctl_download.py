@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.release import resolve_arch, resolve_os
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import resolve_arch, resolve_os
 from ansible_collections.meshops.istio.tests.support.istio_release_archives import (
     ReleaseServer,
     archive_name,

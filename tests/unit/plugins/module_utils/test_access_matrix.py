@@ -6,7 +6,7 @@ test_access_matrix_gates.py.
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import access_matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.access import matrix as am
 
 TD = "cluster.local"
 

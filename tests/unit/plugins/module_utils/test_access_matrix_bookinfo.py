@@ -8,7 +8,7 @@ Bookinfo namespace (``default``) and list every ALLOW policy in scope when none 
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import access_matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.access import matrix as am
 
 from test_access_matrix import authz, bookinfo, peer_auth, principal  # pylint: disable=import-error
 

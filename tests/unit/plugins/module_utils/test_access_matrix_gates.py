@@ -1,6 +1,6 @@
 """Gates and lockout guards: each one tripped, and each one passed."""
 
-from ansible_collections.meshops.istio.plugins.module_utils import access_matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.access import matrix as am
 
 from test_access_matrix import authz, bookinfo, peer_auth, pod, principal, service  # pylint: disable=import-error
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/addons.py."""
+"""Unit tests for plugins/module_utils/addons/plan.py."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -13,8 +13,8 @@ import textwrap
 import pytest
 import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils import addons
-from ansible_collections.meshops.istio.plugins.module_utils.addons import AddonsError
+from ansible_collections.meshops.istio.plugins.module_utils.addons import plan as addons
+from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import AddonsError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 SAMPLES = os.path.join(ROOT, "lab", "fixtures", "samples")

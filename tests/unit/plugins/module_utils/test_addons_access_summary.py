@@ -1,13 +1,13 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/access_summary.py."""
+"""Unit tests for plugins/module_utils/istio/access_summary.py."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
 
-from ansible_collections.meshops.istio.plugins.module_utils import access_summary as summary_mod
+from ansible_collections.meshops.istio.plugins.module_utils.istio import access_summary as summary_mod
 
 NODES = [
     {"metadata": {"name": "k3s-s"}, "status": {"addresses": [{"type": "Hostname", "address": "k3s-s"},

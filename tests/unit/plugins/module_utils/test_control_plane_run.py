@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import control_plane_run as run
+from ansible_collections.meshops.istio.plugins.module_utils.runners import control_plane as run
 
 
 class FakeKube:

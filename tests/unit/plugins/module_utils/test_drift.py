@@ -1,4 +1,4 @@
-from ansible_collections.meshops.istio.plugins.module_utils.drift import drift_entry, render_markdown, summarize
+from ansible_collections.meshops.istio.plugins.plugin_utils.drift import drift_entry, render_markdown, summarize
 
 
 def test_unchanged_result_is_not_drift():

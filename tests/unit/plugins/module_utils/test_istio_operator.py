@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_operator as iop
+from ansible_collections.meshops.istio.plugins.module_utils.istio import operator as iop
 
 LAB_VALUES = {
     "istiodRemote": {"injectionURL": "https://localhost:15017/inject"},

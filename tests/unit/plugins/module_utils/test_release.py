@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/release.py and the role values that must agree with it."""
+"""Unit tests for plugins/module_utils/istio/release.py and the role values that must agree with it."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -12,8 +12,8 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils import release
-from ansible_collections.meshops.istio.plugins.module_utils.release import ReleaseError
+from ansible_collections.meshops.istio.plugins.module_utils.istio import release as release
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import ReleaseError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 DIGEST = "0123456789abcdef" * 4

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/release_install.py: download, verify, unpack, move into place."""
+"""Unit tests for plugins/module_utils/istio/release_install.py: download, verify, unpack, move into place."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -12,8 +12,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.release import ReleaseError
-from ansible_collections.meshops.istio.plugins.module_utils.release_install import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import ReleaseError
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release_install import (
     FetchError,
     ensure,
     installed_versions,

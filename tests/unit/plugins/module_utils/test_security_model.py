@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import security_model as sm
+from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
 
 ACCOUNTS = frozenset(["default/bookinfo-productpage", "default/bookinfo-reviews", "default/default"])
 LABELS = {"app.kubernetes.io/managed-by": "meshops.istio", "meshops.istio/role": "mesh_security"}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import sidecar_injection as inj
+from ansible_collections.meshops.istio.plugins.module_utils.istio import injection as inj
 
 
 # --------------------------------------------------------------------------- labels

@@ -1,11 +1,11 @@
-"""Unit tests for plugins/module_utils/traffic_kube.py: what happens before the cluster is contacted."""
+"""Unit tests for plugins/module_utils/runners/traffic.py: what happens before the cluster is contacted."""
 
 import os
 
 import pytest
 import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_kube as tk
+from ansible_collections.meshops.istio.plugins.module_utils.runners import traffic as tk
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 

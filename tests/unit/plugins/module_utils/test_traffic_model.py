@@ -1,4 +1,4 @@
-"""Unit tests for plugins/module_utils/traffic_model.py: validation, rendering, planning, drawing."""
+"""Unit tests for plugins/module_utils/traffic/model.py: validation, rendering, planning, drawing."""
 
 import copy
 import os
@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import model as tm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 

@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.meshops.istio.plugins.module_utils.addons import (
+from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import (
     ADDON_LABEL,
     DASHBOARD_ANNOTATION,
     NOTE_ANNOTATION,

@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_operator as iop
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import Kube, wait_gone
+from ansible_collections.meshops.istio.plugins.module_utils.istio import operator as iop
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import Kube, wait_gone
 
 try:
     import yaml

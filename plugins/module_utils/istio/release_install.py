@@ -19,7 +19,7 @@ import stat
 import tarfile
 import tempfile
 
-from ansible_collections.meshops.istio.plugins.module_utils.release import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import (
     MARKER_NAME,
     ReleaseError,
     archive_name,

@@ -13,7 +13,7 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.meshops.istio.plugins.module_utils.release import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import (
     ReleaseError,
     is_version,
     parse_version,

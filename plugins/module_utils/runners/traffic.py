@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - reported by the module
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = exc
 
-from ansible_collections.meshops.istio.plugins.module_utils.traffic_model import (
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.model import (
     API_GROUP, API_VERSION, FIELD_MANAGER, KINDS, MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PLURALS,
     ModelError, comparable, gateway_conflicts, host_warnings, object_ref, plan, render, render_dot,
     render_manifest, validate,

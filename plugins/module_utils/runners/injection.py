@@ -13,8 +13,8 @@ __metaclass__ = type
 import datetime
 import time
 
-from ansible_collections.meshops.istio.plugins.module_utils import sidecar_injection as inj
-from ansible_collections.meshops.istio.plugins.module_utils.istio_kube import Kube
+from ansible_collections.meshops.istio.plugins.module_utils.istio import injection as inj
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import Kube
 
 
 def _now():
