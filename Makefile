@@ -5,13 +5,18 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
-LAB := python lab/lab.py
+# The lab is a package run from this directory: python -m lab up|status|down|env, python -m lab.build.
+LAB := python -m lab
+# Every playbook run names its inventory: ansible.cfg has no default one.
+INVENTORY ?= inventories/lab
 
 .PHONY: demo test system-deps venv lint sanity unit integration molecule lab-build lab-up lab-down \
         lab-status bench collection clean drift drift-correct
 
-## run: build the lab if needed, bring it up, run site.yml against it
-demo: system-deps venv lab-build lab-up
+## run: build the lab if needed, bring it up, run site.yml against it. The demo needs no
+## previous Istio release (only the canary-upgrade tests do), so it neither builds nor mirrors it.
+demo: system-deps venv
+	$(LAB) up --skip-previous
 	ansible-playbook site.yml -i inventories/lab
 	$(LAB) status
 
@@ -41,7 +46,7 @@ collection: venv
 	ansible-galaxy collection build --force --output-path build/ .
 
 lab-build: venv
-	python lab/build.py
+	python -m lab.build
 
 lab-up: venv lab-build
 	$(LAB) up
@@ -59,7 +64,6 @@ integration: venv lab-build
 	pytest tests/integration
 
 ## drift: what a run of site.yml would change (nothing is changed); drift-correct: change it
-INVENTORY ?= inventories/lab
 drift: venv
 	ANSIBLE_CALLBACKS_ENABLED=meshops.istio.drift_report \
 	  ansible-playbook site.yml -i $(INVENTORY) --check --diff

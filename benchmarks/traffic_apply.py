@@ -15,7 +15,7 @@ and in two fresh namespaces of the lab:
 Prints the figures and the ratios (targets: first apply within 2x kubectl apply, no-op re-run
 within 1.5x kubectl diff); --write-doc replaces the results block of docs/benchmarks.md.
 The lab must be up with Istio installed (CRDs and the validation webhook):
-``python lab/lab.py up --name NAME`` then ``ansible-playbook playbooks/install.yml -i <inventory>``.
+``python -m lab up --name NAME`` then ``ansible-playbook playbooks/install.yml -i <inventory>``.
 """
 
 import argparse
@@ -34,12 +34,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
-sys.path.insert(0, os.path.join(ROOT, "lab"))
+sys.path.insert(0, ROOT)
 
 import yaml  # noqa: E402  pylint: disable=wrong-import-position
 
-import build  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.meshops.istio.plugins.module_utils.traffic import model as traffic_model  # noqa: E402  pylint: disable=wrong-import-position
+from lab import build  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.render import render, render_manifest  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import validate  # noqa: E402  pylint: disable=wrong-import-position
 
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 START, END = "<!-- traffic_apply:start -->", "<!-- traffic_apply:end -->"
@@ -85,7 +86,7 @@ def run(cmd, env=None, ok=(0,)):
 
 
 def lab_info(name):
-    subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "up", "--name", name], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "lab", "up", "--name", name], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     with open(os.path.join(build.cache_root(), "labs", name, "lab.json"), encoding="utf-8") as handle:
         return json.load(handle)
@@ -121,9 +122,9 @@ def one_round(kubectl, kubeconfig, inventory, services, workdir, index):
     kube = [kubectl, "--kubeconfig", kubeconfig]
     objects_path = os.path.join(workdir, "objects-%s.yaml" % stamp)
     model_path = os.path.join(workdir, "model-%s.yaml" % stamp)
-    objects = traffic_model.render(traffic_model.validate(bench_model(services, ns_kubectl)))
+    objects = render(validate(bench_model(services, ns_kubectl)))
     with open(objects_path, "w", encoding="utf-8") as handle:
-        handle.write(traffic_model.render_manifest(objects, yaml.safe_dump))
+        handle.write(render_manifest(objects, yaml.safe_dump))
     with open(model_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(bench_model(services, ns_ansible), handle, sort_keys=False)
     for namespace in (ns_kubectl, ns_ansible):
@@ -210,7 +211,7 @@ def write_doc(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--lab", default=os.environ.get("MESHOPS_LAB_NAME", "meshops"), help="lab name (lab/lab.py --name)")
+    parser.add_argument("--lab", default=os.environ.get("MESHOPS_LAB_NAME", "meshops"), help="lab name (python -m lab --name)")
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--write-doc", action="store_true", help="replace the results block of docs/benchmarks.md")

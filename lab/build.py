@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Build the lab's programs from their Go modules, cached per version.
 
 Every piece is built through a small wrapper module (a go.mod written here) because
@@ -7,7 +6,12 @@ k8s.io/kubernetes and etcd's server module carry replace directives that make a 
 ``$MESHOPS_LAB_CACHE/bin/<piece>-<version>/`` (default ``~/.cache/meshops-istio``) and a
 piece is rebuilt only when one of its binaries is missing.
 
-Usage: python3 lab/build.py [--list] [piece ...]
+Usage: python -m lab.build [--list] [--skip-previous] [piece ...]
+
+Versions: lab/versions.env pins what only the lab needs (Kubernetes, etcd, kwok, the Istio commit
+built for the collection's Istio version, the previous Istio release for the canary-upgrade
+tests); the collection's Istio version itself is ``istioctl_version`` in
+roles/istioctl/defaults/main.yml, read through lab/collection.py.
 """
 
 import argparse
@@ -18,7 +22,10 @@ import subprocess
 import sys
 import time
 
+from . import collection
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+VERSIONS_ENV = os.path.join(HERE, "versions.env")
 
 # Staging modules that k8s.io/kubernetes replaces with ./staging paths; each is published
 # on its own as k8s.io/<name> v0.<minor>.<patch>.
@@ -31,21 +38,47 @@ K8S_STAGING = [
     "mount-utils", "pod-security-admission", "sample-apiserver", "sample-cli-plugin",
     "sample-controller",
 ]
+# The Istio release before the collection's: only the canary-upgrade tests install it.
+PREVIOUS = "istio-previous"
 ETCD_SUBMODULES = {
     "go.etcd.io/etcd/api/v3": "", "go.etcd.io/etcd/client/pkg/v3": "",
     "go.etcd.io/etcd/client/v3": "", "go.etcd.io/etcd/pkg/v3": "",
 }
 
 
-def load_versions(path=os.path.join(HERE, "versions.env")):
-    versions = {}
+def read_env(path=VERSIONS_ENV):
+    """KEY=value lines of versions.env, as written."""
+    values = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             key, value = line.split("=", 1)
-            versions[key.strip()] = value.strip()
+            values[key.strip()] = value.strip()
+    return values
+
+
+def version_key(version):
+    """Suffix of the versions.env keys that pin the Istio commit of a release: 1.31.0 -> 1_31_0."""
+    return version.replace(".", "_").replace("-", "_")
+
+
+def load_versions(path=VERSIONS_ENV, istio_version=None):
+    """Every version the lab builds: versions.env, plus ISTIO_VERSION (the collection's, from the
+    istioctl role) and the ISTIO_PSEUDO/ISTIO_REPLACE that versions.env pins for that version."""
+    versions = read_env(path)
+    version = istio_version or collection.istio_version()
+    pseudo = "ISTIO_PSEUDO_" + version_key(version)
+    if pseudo not in versions:
+        pinned = sorted(k[len("ISTIO_PSEUDO_"):] for k in versions if k.startswith("ISTIO_PSEUDO_"))
+        raise SystemExit("[lab build] the collection installs Istio %s (istioctl_version in roles/istioctl/defaults/main.yml), "
+                         "but lab/versions.env pins no commit for it: add %s=<pseudo-version of the release commit> "
+                         "(and ISTIO_REPLACE_%s if needed); it pins %s"
+                         % (version, pseudo, version_key(version), ", ".join(pinned) or "none"))
+    versions["ISTIO_VERSION"] = version
+    versions["ISTIO_PSEUDO"] = versions[pseudo]
+    versions["ISTIO_REPLACE"] = versions.get("ISTIO_REPLACE_" + version_key(version), "")
     return versions
 
 
@@ -120,6 +153,11 @@ def pieces(v):
     return result
 
 
+def default_pieces(specs, skip_previous=False):
+    """Every piece, in build order; without the previous Istio release when skip_previous."""
+    return [name for name in specs if not (skip_previous and name == PREVIOUS)]
+
+
 def path_of(name, spec):
     return bin_dir(spec.get("dir", name), spec["version"])
 
@@ -179,12 +217,14 @@ def _build_locked(name, spec, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.build", description=__doc__.splitlines()[0])
     parser.add_argument("pieces", nargs="*", help="pieces to build (default: all)")
     parser.add_argument("--list", action="store_true", help="print piece, version and path")
+    parser.add_argument("--skip-previous", action="store_true",
+                        help="leave out %s (only the canary-upgrade tests use it)" % PREVIOUS)
     args = parser.parse_args(argv)
     specs = pieces(load_versions())
-    names = args.pieces or list(specs)
+    names = args.pieces or default_pieces(specs, args.skip_previous)
     unknown = [n for n in names if n not in specs]
     if unknown:
         parser.error("unknown piece(s) %s; known: %s" % (", ".join(unknown), ", ".join(specs)))

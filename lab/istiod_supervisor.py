@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Run istiod (pilot-discovery) as local processes for a lab, the way a kubelet would run the pods.
 
 One istiod runs per installed control-plane revision. A revision is installed when its injector
@@ -11,6 +10,8 @@ pilot-discovery built for that version when the lab has one. Each revision liste
 ports (lab.json); the lab inventory points each revision's webhooks at them. If an istiod dies
 on its own, the supervisor logs it and exits: ``lab status`` then reports it and ``lab up``
 starts a new supervisor.
+
+Started by `python -m lab up` as ``python -m lab.istiod_supervisor --lab NAME``.
 """
 
 import argparse
@@ -21,20 +22,14 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
+from . import build, lab as labmod
+from .collection import injector_configmap_name, injector_webhook_name, istiod_name, revision_label
 
 NAMESPACE = "istio-system"
 
 
 def log(msg):
     print("%s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
-
-
-def label(revision):
-    return revision or "default"
 
 
 def installed_revisions(lab):
@@ -49,7 +44,7 @@ def installed_revisions(lab):
         images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("image", "")
                   for d in items}
         for revision in revisions:
-            image = images.get("istiod-%s" % revision if revision else "istiod", "")
+            image = images.get(istiod_name(revision), "")
             revisions[revision] = image.rsplit(":", 1)[-1] if ":" in image else ""
     return revisions
 
@@ -58,25 +53,25 @@ def binary_for(lab, tag):
     """pilot-discovery for the installed tag if the lab built it, else the default version."""
     for piece in ("istio", "istio-previous"):
         spec = lab.specs[piece]
-        path = os.path.join(labmod.build.path_of(piece, spec), "pilot-discovery")
+        path = os.path.join(build.path_of(piece, spec), "pilot-discovery")
         if spec["version"] == tag and os.access(path, os.X_OK):
             return path, spec["version"]
     spec = lab.specs["istio"]
-    return os.path.join(labmod.build.path_of("istio", spec), "pilot-discovery"), spec["version"]
+    return os.path.join(build.path_of("istio", spec), "pilot-discovery"), spec["version"]
 
 
 def start_istiod(lab, revision, ports, tag):
     binary, version = binary_for(lab, tag)
-    workdir = os.path.join(lab.istiod_dir, label(revision))
+    workdir = os.path.join(lab.istiod_dir, revision_label(revision))
     os.makedirs(workdir, exist_ok=True)
-    suffix = "-%s" % revision if revision else ""
     env = dict(os.environ)
     env.update({
-        "POD_NAMESPACE": NAMESPACE, "POD_NAME": "istiod%s-lab" % suffix, "SERVICE_ACCOUNT": "istiod%s" % suffix,
-        "REVISION": label(revision), "ISTIOD_CUSTOM_HOST": "localhost", "PILOT_CERT_PROVIDER": "istiod",
+        "POD_NAMESPACE": NAMESPACE, "POD_NAME": istiod_name(revision) + "-lab", "SERVICE_ACCOUNT": istiod_name(revision),
+        "REVISION": revision_label(revision), "ISTIOD_CUSTOM_HOST": "localhost", "PILOT_CERT_PROVIDER": "istiod",
         "CLUSTER_ID": "Kubernetes", "KUBECONFIG": lab.kubeconfig, "JWT_POLICY": "third-party-jwt",
-        "INJECTION_WEBHOOK_CONFIG_NAME": "istio-sidecar-injector%s" % suffix,
-        "VALIDATION_WEBHOOK_CONFIG_NAME": "istio-validator%s-%s" % (suffix, NAMESPACE),
+        "INJECTION_WEBHOOK_CONFIG_NAME": injector_webhook_name(revision),
+        # istio-validator[-<rev>]-<namespace>: only istiod and this lab need the name
+        "VALIDATION_WEBHOOK_CONFIG_NAME": "istio-validator%s-%s" % ("-" + revision if revision else "", NAMESPACE),
         "PILOT_ENABLE_ANALYSIS": "false", "GOMAXPROCS": "2",
     })
     cmd = [binary, "discovery", "--kubeconfig", lab.kubeconfig,
@@ -92,7 +87,7 @@ def start_istiod(lab, revision, ports, tag):
     with open(labmod.istiod_pid_path(lab, revision), "w", encoding="utf-8") as handle:
         handle.write(str(proc.pid))
     log("started istiod %s (pid %d) for revision %s, installed tag %r, webhooks on https://localhost:%d"
-        % (version, proc.pid, label(revision), tag, ports["https"]))
+        % (version, proc.pid, revision_label(revision), tag, ports["https"]))
     return proc
 
 
@@ -126,12 +121,12 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     log("supervising istiod for lab %s (revisions with ports: %s)"
-        % (lab.name, ", ".join(label(r) for r in labmod.istiod_revisions(info))))
+        % (lab.name, ", ".join(revision_label(r) for r in labmod.istiod_revisions(info))))
     while not stopping:
         for revision, (proc, _tag) in running.items():
             if proc.poll() is not None:
                 log("istiod of revision %s exited on its own (code %s); supervisor exits so that `lab status` "
-                    "reports it" % (label(revision), proc.returncode))
+                    "reports it" % (revision_label(revision), proc.returncode))
                 for other, (other_proc, _t) in running.items():
                     if other != revision:
                         stop_istiod(lab, other, other_proc)
@@ -139,8 +134,8 @@ def main():
         installed = installed_revisions(lab)
         if installed is not None:
             for revision in sorted(set(running) - set(installed)):
-                log("ConfigMap %s/istio-sidecar-injector%s is gone (revision %s uninstalled): stopping its istiod"
-                    % (NAMESPACE, "-" + revision if revision else "", label(revision)))
+                log("ConfigMap %s/%s is gone (revision %s uninstalled): stopping its istiod"
+                    % (NAMESPACE, injector_configmap_name(revision), revision_label(revision)))
                 stop_istiod(lab, revision, running.pop(revision)[0])
             for revision, tag in sorted(installed.items()):
                 ports = labmod.istiod_ports(info, revision)
@@ -149,13 +144,13 @@ def main():
                         unsupported.add(revision)
                         log("revision %s is installed, but the lab has no istiod ports for it (it has: %s): "
                             "its webhooks stay unanswered" % (revision, ", ".join(
-                                label(r) for r in labmod.istiod_revisions(info))))
+                                revision_label(r) for r in labmod.istiod_revisions(info))))
                     continue
                 if revision not in running:
                     running[revision] = (start_istiod(lab, revision, ports, tag), tag)
                 elif tag and tag != running[revision][1]:
                     log("installed istiod tag of revision %s changed %r -> %r: restarting"
-                        % (label(revision), running[revision][1], tag))
+                        % (revision_label(revision), running[revision][1], tag))
                     stop_istiod(lab, revision, running.pop(revision)[0])
                     running[revision] = (start_istiod(lab, revision, ports, tag), tag)
         time.sleep(args.interval)

@@ -1,10 +1,11 @@
-#!/usr/bin/env python
 """The offline lab: a real Kubernetes control plane with KWOK nodes, istiod and a release mirror.
 
-    python lab/lab.py up     [--name NAME]   build what is missing, start everything (idempotent)
-    python lab/lab.py status [--name NAME]   what runs and where; exit 1 when something is down
-    python lab/lab.py down   [--name NAME]   stop everything; checks no process or port is left
-    python lab/lab.py env    [--name NAME]   print shell exports (KUBECONFIG, PATH) for the lab
+Run from the checkout's root:
+
+    python -m lab up     [--name NAME]   build what is missing, start everything (idempotent)
+    python -m lab status [--name NAME]   what runs and where; exit 1 when something is down
+    python -m lab down   [--name NAME]   stop everything; checks no process or port is left
+    python -m lab env    [--name NAME]   print shell exports (KUBECONFIG, PATH) for the lab
 
 Every process binds to 127.0.0.1. The lab's state lives in
 ``<cache>/labs/<name>/`` (``<cache>`` as in lab/build.py); the default lab ("meshops") also
@@ -12,10 +13,19 @@ writes ``inventories/lab/`` in the checkout so ``ansible-playbook site.yml -i in
 works. See ../shared/LAB.md for the design.
 """
 
+if __name__ == "__main__" and not __package__:
+    # `python lab/lab.py ...`, the spelling from before lab/ was a package: run `python -m lab ...`.
+    import os
+    import subprocess
+    import sys
+
+    _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p))
+    sys.exit(subprocess.call([sys.executable, "-m", "lab"] + sys.argv[1:], env=_ENV))
+
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -24,11 +34,10 @@ import sys
 import time
 import urllib.request
 
+from . import build, collection, mirror
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-import build  # noqa: E402  pylint: disable=wrong-import-position
 
 DEFAULT_NAME = "meshops"
 NODES = ("k3s-s", "k3s-w1", "k3s-w2")
@@ -164,6 +173,16 @@ def spawn(cmd, log_path, env=None, cwd=None):
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, cwd=cwd, start_new_session=True)
     return proc.pid
+
+
+def module_cmd(module, *args):
+    """Command line that runs a module of this package (`python -m lab.<module> ...`)."""
+    return [sys.executable, "-m", "%s.%s" % (__package__, module)] + list(args)
+
+
+def module_env():
+    """Environment for module_cmd: the checkout's root on PYTHONPATH, whatever the working directory."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
 
 
 def wait_for(predicate, what, timeout):
@@ -318,13 +337,14 @@ def _node_ready(lab, node):
 # --------------------------------------------------------------------------- the mirror
 def mirror_up(lab, info):
     import fcntl  # pylint: disable=import-outside-toplevel
-    import mirror  # pylint: disable=import-outside-toplevel
 
     os.makedirs(lab.mirror_root, exist_ok=True)
     with open(os.path.join(lab.mirror_root, ".lock"), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for piece in ("istio", "istio-previous"):
+        for piece in ("istio", build.PREVIOUS):
             spec = lab.specs[piece]
+            if piece == build.PREVIOUS and not os.access(lab.bin(piece, "istioctl"), os.X_OK):
+                continue  # `up --skip-previous` did not build it; a later full `up` packs it
             started = time.monotonic()
             res = mirror.build_release(spec["version"], lab.bin(piece, "istioctl"), lab.mirror_root)
             if res["rebuilt"]:
@@ -334,9 +354,9 @@ def mirror_up(lab, info):
     if pid_alive(read_pid(pid_path)) and port_open(port):
         log("mirror already serving on 127.0.0.1:%d" % port)
         return
-    pid = spawn([sys.executable, os.path.join(HERE, "mirror.py"), "serve", "--root", lab.mirror_root,
-                 "--port", str(port), "--log", os.path.join(lab.state, "mirror-requests.log")],
-                os.path.join(lab.state, "mirror.log"))
+    pid = spawn(module_cmd("mirror", "serve", "--root", lab.mirror_root, "--port", str(port),
+                           "--log", os.path.join(lab.state, "mirror-requests.log")),
+                os.path.join(lab.state, "mirror.log"), env=module_env())
     with open(pid_path, "w", encoding="utf-8") as handle:
         handle.write(str(pid))
     wait_for(lambda: port_open(port), "the release mirror on port %d" % port, 30)
@@ -354,17 +374,16 @@ def extra_revisions(lab):
     return ["canary"] + [lab.specs[piece]["version"].replace(".", "-") for piece in ("istio", "istio-previous")]
 
 
-INJECTOR_CONFIGMAP = re.compile(r"^istio-sidecar-injector(?:-(?P<rev>[a-z0-9][-a-z0-9]*))?$")
-
-
 def injector_revisions(names):
     """Installed revisions ("" = default) from `kubectl get configmaps -o name` output: a revision is
     installed while its injector ConfigMap istio-sidecar-injector[-<rev>] exists."""
+    prefix = collection.injector_configmap_name("") + "-"
     revisions = []
     for line in names.split():
-        match = INJECTOR_CONFIGMAP.match(line.split("/", 1)[-1])
-        if match:
-            revisions.append(match.group("rev") or "")
+        name = line.split("/", 1)[-1]
+        revision = name[len(prefix):] if name.startswith(prefix) else ""
+        if name == collection.injector_configmap_name(revision) and (not revision or collection.is_dns_label(revision)):
+            revisions.append(revision)
     return revisions
 
 
@@ -394,7 +413,7 @@ def istiod_pid_files(lab):
     for revision in istiod_revisions(lab.load_info()):
         path = istiod_pid_path(lab, revision)
         if os.path.exists(path):
-            files["istiod" + ("-" + revision if revision else "")] = path
+            files[collection.istiod_name(revision)] = path
     return files
 
 
@@ -411,8 +430,8 @@ def istiod_up(lab, info):
         stop_pid(read_pid(pid_path), "istiod supervisor")
     for name, path in istiod_pid_files(lab).items():
         stop_pid(read_pid(path), "orphaned " + name)
-    pid = spawn([sys.executable, os.path.join(HERE, "istiod_supervisor.py"), "--lab", lab.name],
-                os.path.join(lab.state, "istiod-supervisor.log"))
+    pid = spawn(module_cmd("istiod_supervisor", "--lab", lab.name), os.path.join(lab.state, "istiod-supervisor.log"),
+                env=module_env())
     with open(pid_path, "w", encoding="utf-8") as handle:
         handle.write(str(pid))
     log("istiod supervisor started (istiod starts once Istio's injector ConfigMap exists)")
@@ -424,7 +443,7 @@ def write_inventory(lab, info):
     os.makedirs(os.path.join(lab.inventory, "group_vars"), exist_ok=True)
     with open(os.path.join(lab.inventory, "hosts.yml"), "w", encoding="utf-8") as handle:
         handle.write("""---
-# Written by `python lab/lab.py up --name {name}`; do not edit (it is rewritten on every up).
+# Written by `python -m lab up --name {name}`; do not edit (it is rewritten on every up).
 mesh_controller:
   hosts:
     localhost:
@@ -433,7 +452,7 @@ mesh_controller:
 """.format(name=lab.name, python=sys.executable))
     with open(os.path.join(lab.inventory, "group_vars", "all.yml"), "w", encoding="utf-8") as handle:
         handle.write("""---
-# Lab-only settings, written by `python lab/lab.py up --name {name}`. Real clusters set none
+# Lab-only settings, written by `python -m lab up --name {name}`. Real clusters set none
 # of these: see inventories/example/.
 mesh_kubeconfig: "{kubeconfig}"
 mesh_output_dir: "{out}"
@@ -459,6 +478,7 @@ addons_exposure:
   prometheus: {{type: NodePort, node_port: 30004}}
 # No container runs in the lab: checks that need a data plane report themselves skipped.
 verify_data_plane: false
+verify_skip_reason: "lab, no data plane"
 """.format(name=lab.name, kubeconfig=lab.kubeconfig, out=os.path.join(lab.state, "out"),
            mirror=ports["mirror"], install=os.path.join(lab.state, "istio-releases"),
            link=os.path.join(lab.state, "bin", "istioctl"),
@@ -481,9 +501,9 @@ def allocate_ports(ports, keys, used):
             used.add(port)
 
 
-def cmd_up(lab, _args):
+def cmd_up(lab, args):
     started = time.monotonic()
-    for piece in ("kubernetes", "etcd", "kwok", "istio", "istio-previous"):
+    for piece in build.default_pieces(lab.specs, args.skip_previous):
         build.build(piece, lab.specs[piece])
     subprocess.run([os.path.join(ROOT, "scripts", "collection-link")], check=True)
     info = lab.load_info()
@@ -528,7 +548,7 @@ def lab_processes(lab):
 def cmd_status(lab, args):
     info = lab.load_info()
     if not info:
-        print("lab %s: not created (run: python lab/lab.py up --name %s)" % (lab.name, lab.name))
+        print("lab %s: not created (run: python -m lab up --name %s)" % (lab.name, lab.name))
         return 1
     ports = info["ports"]
     rows = []
@@ -537,7 +557,7 @@ def cmd_status(lab, args):
     for name, pid, alive in lab_processes(lab):
         revision = name[len("istiod-"):] if name.startswith("istiod-") and name != "istiod-supervisor" else ""
         if name.startswith("istiod") and name != "istiod-supervisor" and not alive and revision not in expected:
-            rows.append((name, pid, "waiting", "starts when Istio (revision %s) is installed" % (revision or "default")))
+            rows.append((name, pid, "waiting", "starts when Istio (revision %s) is installed" % collection.revision_label(revision)))
             continue
         rows.append((name, pid, "running" if alive else "DOWN", ""))
         problems += 0 if alive else 1
@@ -549,7 +569,7 @@ def cmd_status(lab, args):
     rows.append(("mirror", "", "ok" if mirror_ok else "DOWN", info["mirror_url"]))
     for revision in expected:
         revision_ports = istiod_ports(info, revision)
-        name = "istiod%s /ready" % ("-" + revision if revision else "")
+        name = "%s /ready" % collection.istiod_name(revision)
         if revision_ports is None:
             rows.append((name, "", "n/a", "revision %s is installed; the lab runs no istiod for it" % revision))
             continue
@@ -562,7 +582,7 @@ def cmd_status(lab, args):
         print("lab %s  kubeconfig %s  inventory %s" % (lab.name, lab.kubeconfig, lab.inventory))
         for row in rows:
             print("  %-26s %-8s %-8s %s" % tuple(str(c) for c in row))
-        print("  %s" % ("all up" if not problems else "%d problem(s): run `python lab/lab.py up --name %s`" % (problems, lab.name)))
+        print("  %s" % ("all up" if not problems else "%d problem(s): run `python -m lab up --name %s`" % (problems, lab.name)))
     return 0 if not problems else 1
 
 
@@ -627,11 +647,13 @@ def cmd_env(lab, _args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="The meshops.istio offline lab")
+    parser = argparse.ArgumentParser(prog="python -m lab", description="The meshops.istio offline lab")
     parser.add_argument("command", choices=["up", "down", "status", "env"])
     parser.add_argument("--name", default=os.environ.get("MESHOPS_LAB_NAME", DEFAULT_NAME),
                         help="lab name (default $MESHOPS_LAB_NAME or %s)" % DEFAULT_NAME)
     parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument("--skip-previous", action="store_true",
+                        help="up: do not build or mirror the previous Istio release (only the canary-upgrade tests need it)")
     args = parser.parse_args(argv)
     lab = Lab(args.name)
     return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}[args.command](lab, args)

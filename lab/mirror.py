@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """The lab's Istio release mirror: build release-shaped archives and serve them on loopback.
 
 A release archive looks like the ones Istio publishes::
@@ -25,18 +24,18 @@ included), and appends one line per request to a log file::
 
 Library use (lab/lab.py)::
 
-    import mirror
+    from lab import mirror
     release = mirror.build_release("1.31.0", "/path/to/istioctl", root)
     server = mirror.serve(root, port=0, log_path=log, background=True)
     url = server.url + release["url_path"]
     ...
     server.shutdown(); server.server_close()
 
-Command line::
+Command line (from the checkout's root)::
 
-    python lab/mirror.py build --version V --istioctl PATH --root DIR [--os linux --arch amd64]
-    python lab/mirror.py build --from-lab --root DIR      # every Istio version lab/build.py lists
-    python lab/mirror.py serve --root DIR [--host 127.0.0.1] [--port N] [--log FILE] [--port-file F]
+    python -m lab.mirror build --version V --istioctl PATH --root DIR [--os linux --arch amd64]
+    python -m lab.mirror build --from-lab --root DIR      # every Istio version lab/build.py lists
+    python -m lab.mirror serve --root DIR [--host 127.0.0.1] [--port N] [--log FILE] [--port-file F]
 
 Standard library only.
 """
@@ -300,19 +299,16 @@ def build_release(version, istioctl_path, root, os_name="linux", arch="amd64",
     return result
 
 
-def lab_istio_releases(build_script=os.path.join(HERE, "build.py")):
+def lab_istio_releases():
     """[(version, istioctl path)] for every Istio piece lab/build.py knows (current, previous)."""
-    import importlib.util  # pylint: disable=import-outside-toplevel
+    from . import build  # pylint: disable=import-outside-toplevel
 
-    spec = importlib.util.spec_from_file_location("meshops_lab_build", build_script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    specs = module.pieces(module.load_versions())
+    specs = build.pieces(build.load_versions())
     releases = []
     for piece, piece_spec in sorted(specs.items()):
         if "istioctl" in piece_spec.get("binaries", ()):
             releases.append((piece_spec["version"],
-                             os.path.join(module.path_of(piece, piece_spec), "istioctl")))
+                             os.path.join(build.path_of(piece, piece_spec), "istioctl")))
     return releases
 
 
@@ -485,7 +481,7 @@ def _cmd_serve(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="mirror.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.mirror", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build release archives into --root")
     build.add_argument("--root", required=True, help="mirror root directory")

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over meshops.istio traffic models (the logic lives in module_utils/traffic/model.py)."""
+"""Filters over meshops.istio traffic models (the logic lives in module_utils/traffic/)."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -11,9 +11,13 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.meshops.istio.plugins.module_utils.traffic.model import (
-    ModelError, render, render_dot, render_manifest, route_weights, shift_weights, validate,
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.dot import render_dot
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.render import render, render_manifest
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema import ModelError
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.shift import (
+    canary_error_query, route_weights, shift_weights,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import check_shape, validate
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -31,6 +35,37 @@ def _plain(value):
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _load(model):
+    """(model as plain data, None) or (None, (errors, message)) for a mapping or YAML text."""
+    if isinstance(model, (str, bytes)):
+        # the C loader wants exactly str (Ansible hands over str subclasses)
+        text = model.decode("utf-8") if isinstance(model, bytes) else str.__str__(model)
+        try:
+            model = yaml.load(text, Loader=_LOADER)  # nosec B506 - a safe loader
+        except yaml.YAMLError as err:
+            return None, (["the model is not valid YAML: %s" % err], "traffic model is invalid: not valid YAML: %s" % err)
+    try:
+        return _plain(model), None
+    except (TypeError, ValueError) as err:
+        return None, (["the model is not plain data: %s" % err], "traffic model is invalid: not plain data: %s" % err)
+
+
+def traffic_load(model):
+    """Read a model (a mapping, or YAML text) without validating it: the traffic_model module does.
+
+    Returns ``errors`` (empty when the model is a non-empty mapping) and ``message``, and ``model``
+    (the model as plain data) when there are no errors.
+    """
+    data, failure = _load(model)
+    if failure is not None:
+        return {"errors": failure[0], "message": failure[1]}
+    try:
+        check_shape(data)
+    except ModelError as err:
+        return {"errors": err.errors, "message": str(err)}
+    return {"errors": [], "message": "", "model": data}
+
+
 def traffic_render(model):
     """Validate and render a model (a mapping, or YAML text) in the controller process.
 
@@ -38,19 +73,9 @@ def traffic_render(model):
     ``model`` (the model as data), ``name``, ``namespace``, ``services``, ``objects`` (how many),
     ``manifest`` (multi-document YAML) and ``dot``.
     """
-    if isinstance(model, (str, bytes)):
-        # the C loader wants exactly str (Ansible hands over str subclasses)
-        text = model.decode("utf-8") if isinstance(model, bytes) else str.__str__(model)
-        try:
-            model = yaml.load(text, Loader=_LOADER)  # nosec B506 - a safe loader
-        except yaml.YAMLError as err:
-            return {"errors": ["the model is not valid YAML: %s" % err],
-                    "message": "traffic model is invalid: not valid YAML: %s" % err}
-    try:
-        model = _plain(model)
-    except (TypeError, ValueError) as err:
-        return {"errors": ["the model is not plain data: %s" % err],
-                "message": "traffic model is invalid: not plain data: %s" % err}
+    model, failure = _load(model)
+    if failure is not None:
+        return {"errors": failure[0], "message": failure[1]}
     try:
         normalized = validate(model)
     except ModelError as err:
@@ -76,6 +101,14 @@ def traffic_weights(model, service):
     return route_weights(model, service)
 
 
+def traffic_canary_query(model, service, canary="canary"):
+    """PromQL for the 5xx share of ``service``'s ``canary`` subset (see canary_error_query)."""
+    if not isinstance(model, dict):
+        raise AnsibleFilterError("traffic_canary_query: the model must be a mapping")
+    return canary_error_query(_plain(model), service, canary=canary)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"traffic_render": traffic_render, "traffic_shift": traffic_shift, "traffic_weights": traffic_weights}
+        return {"traffic_canary_query": traffic_canary_query, "traffic_load": traffic_load, "traffic_render": traffic_render,
+                "traffic_shift": traffic_shift, "traffic_weights": traffic_weights}

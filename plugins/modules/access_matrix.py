@@ -42,6 +42,13 @@ options:
     description:
       - Requests tried against every HTTP Service port; each has C(method), C(path) and optionally
         C(host) and C(headers). TCP ports get one connection attempt.
+      - A request is identified by everything that can change the decision (method, path, host,
+        headers), so requests that differ only in headers or host get cells of their own. Columns,
+        table lines and changes name a request by its label, C(<method> <path>) followed, when the
+        request carries a host or headers, by them in brackets, host first, then the headers by
+        lower-cased name, for example C(GET / [end-user=jason]) or
+        C(GET / [host=reviews.example, end-user=jason]). A request with only a method and a path is
+        labelled as before, for example C(GET /).
     type: list
     elements: dict
     default: [{method: GET, path: /}]
@@ -94,8 +101,8 @@ options:
   required_flows:
     description:
       - Flows that must keep working, for C(required_flows); each has C(from) (C(namespace) with
-        C(name) or C(labels)), C(to) (C(namespace), C(service), optional C(port)), C(method), C(path)
-        and an optional C(name).
+        C(name) or C(labels)), C(to) (C(namespace), C(service), optional C(port)), C(method), C(path),
+        optional C(host) and C(headers) (as in O(requests)) and an optional C(name).
     type: list
     elements: dict
     default: []
@@ -170,21 +177,27 @@ EXAMPLES = r"""
 
 RETURN = r"""
 matrix:
-  description: Sources, destinations, requests and one cell per source x destination x request.
+  description:
+    - Sources, destinations, requests and one cell per source x destination x request.
+    - A cell holds the request's C(method) and C(path), and its C(host) and C(headers) only when the request has them.
   returned: always
   type: dict
 table:
-  description: "One line per cell: C(source -> destination request: DECISION (policy))."
+  description: "One line per cell: C(source -> destination request: DECISION (policy)), the request named by its label (see O(requests))."
   returned: always
   type: list
   elements: str
 grid:
-  description: The matrix as aligned rows, one per source, one column per destination and request.
+  description: The matrix as aligned rows, one per source, one column per destination and request label (see O(requests)).
   returned: always
   type: list
   elements: str
 changes:
-  description: Cells whose decision differs between the cluster and the cluster with the proposed objects.
+  description:
+    - Cells whose decision differs between the cluster and the cluster with the proposed objects, each
+      request compared with the same request (same method, path, host and headers).
+    - "Each has C(source), C(destination), C(method), C(path), C(host) and C(headers) when the request has them,
+      C(before), C(after) and C(text) (C(source -> destination request: BEFORE => AFTER))."
   returned: always
   type: list
   elements: dict
@@ -216,13 +229,14 @@ files:
 
 import json
 import os
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 from ansible.module_utils.urls import fetch_url
-from ansible_collections.meshops.istio.plugins.module_utils.access import matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.access import gates as ag, identity as aid, matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.access import plaintext as apt, report as ar, workloads as aw
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, Kube, kube_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.security.run import exit_with
 
 READ = (
     ("v1", "Pod"), ("v1", "Service"),
@@ -245,44 +259,44 @@ def run_checks(module, kube, before, after):
     proposed_aps = [o for o in params["proposed"] if o.get("kind") == "AuthorizationPolicy"]
     namespaces = params["namespaces"] or None
     if "strict_gate" in wanted:
-        checks.append(am.strict_gate(before, after, params["clients"], params["gate_exclude_namespaces"],
+        checks.append(ag.strict_gate(before, after, params["clients"], params["gate_exclude_namespaces"],
                                      params["requests"], namespaces))
     if "required_flows" in wanted:
-        checks.append(am.required_flows_gate(after, params["required_flows"]))
+        checks.append(ag.required_flows_gate(after, params["required_flows"]))
     if "ingress" in wanted:
-        checks.append(am.ingress_guard(before, after))
+        checks.append(ag.ingress_guard(before, after))
     if "probes" in wanted:
-        checks.append(am.probe_guard(before, after, namespaces, params["exclude_namespaces"]))
+        checks.append(ag.probe_guard(before, after, namespaces, params["exclude_namespaces"]))
     if "prometheus_scrape" in wanted:
-        checks.append(am.scrape_guard(before, after, params["prometheus"], namespaces, params["exclude_namespaces"]))
+        checks.append(ag.scrape_guard(before, after, params["prometheus"], namespaces, params["exclude_namespaces"]))
     if "identity_mtls" in wanted:
         policies = params["identity_policies"] if params["identity_policies"] is not None else (proposed_aps or None)
-        checks.append(am.identity_guard(after, policies))
+        checks.append(aid.identity_guard(after, policies))
     if "prometheus_plaintext" in wanted:
         checks.append(plaintext_check(module, before, after))
     if "principals" in wanted:
         accounts = ["%s/%s" % (o["metadata"].get("namespace"), o["metadata"]["name"]) for o in kube.list("v1", "ServiceAccount")]
-        checks.append(am.principals_check(after, accounts))
+        checks.append(aid.principals_check(after, accounts))
     return checks
 
 
 def plaintext_check(module, before, after):
     params = module.params
-    scope = am.newly_strict(before, after)
+    scope = apt.newly_strict(before, after)
     response = params["prometheus_response"]
     if response is None and params["prometheus_url"] and scope:
-        query = am.plaintext_query(sorted(set(w["namespace"] for w in scope)), sorted(set(w["name"] for w in scope)),
-                                   params["prometheus_window"])
+        query = apt.plaintext_query(sorted(set(w["namespace"] for w in scope)), sorted(set(w["name"] for w in scope)),
+                                    params["prometheus_window"])
         url = params["prometheus_url"].rstrip("/") + "/api/v1/query?" + urlencode({"query": query})
         resp, info = fetch_url(module, url, method="GET")
         if info["status"] != 200:
             raise ValueError("Prometheus at %s answered %s: %s" % (params["prometheus_url"], info["status"], info.get("msg")))
         response = json.loads(resp.read())
     if response is None:
-        result = am.prometheus_gate(None)
+        result = apt.prometheus_gate(None)
         result["skipped"] = "no workload becomes STRICT" if not scope else "no Prometheus URL given"
         return result
-    result = am.prometheus_gate(response)
+    result = apt.prometheus_gate(response)
     result["scope"] = [w["id"] for w in scope]
     return result
 
@@ -307,26 +321,26 @@ def run(module):
     kube = Kube(params["kubeconfig"], params["context"])
     current = read_cluster(kube)
     root, td = params["root_namespace"], params["trust_domain"]
-    after = am.build_index(am.overlay(current, params["proposed"], params["removed"]), root, td)
+    after = aw.build_index(aw.overlay(current, params["proposed"], params["removed"]), root, td)
     if params["baseline"] == "open":
-        before = am.build_index(am.without_security_policies(current), root, td)
+        before = aw.build_index(aw.without_security_policies(current), root, td)
     else:
-        before = am.build_index(current, root, td)
+        before = aw.build_index(current, root, td)
     kwargs = dict(requests=params["requests"], namespaces=params["namespaces"] or None,
                   exclude_namespaces=params["exclude_namespaces"])
     matrix = am.compute_matrix(after, **kwargs)
     changes = []
     if params["proposed"] or params["removed"] or params["baseline"] == "open":
-        changes = am.diff_matrices(am.compute_matrix(before, **kwargs), matrix)
+        changes = ar.diff_matrices(am.compute_matrix(before, **kwargs), matrix)
     checks = run_checks(module, kube, before, after)
     refusals = ["%s: %s" % (c["name"], r) for c in checks for r in c["refusals"]]
-    result = dict(changed=False, matrix=matrix, table=am.render_table(matrix), grid=am.render_grid(matrix), changes=changes,
+    result = dict(changed=False, matrix=matrix, table=ar.render_table(matrix), grid=ar.render_grid(matrix), changes=changes,
                   checks=checks,
-                  refusals=refusals, passed=not refusals, summary=[am.check_summary(c) for c in checks])
+                  refusals=refusals, passed=not refusals, summary=[ar.check_summary(c) for c in checks])
     if params["output_dir"]:
         base = os.path.join(params["output_dir"], params["report_name"])
         files = [(base + ".json", json.dumps(matrix, indent=2, sort_keys=True) + "\n"),
-                 (base + ".md", am.render_markdown(matrix))]
+                 (base + ".md", ar.render_markdown(matrix))]
         for path, content in files:
             if write_if_changed(path, content, module.check_mode):
                 result["changed"] = True
@@ -339,12 +353,12 @@ def main():
         argument_spec=dict(
             kube_argument_spec(),
             namespaces=dict(type="list", elements="str", default=[]),
-            exclude_namespaces=dict(type="list", elements="str", default=list(am.SYSTEM_NAMESPACES)),
+            exclude_namespaces=dict(type="list", elements="str", default=list(aw.SYSTEM_NAMESPACES)),
             requests=dict(type="list", elements="dict", default=[{"method": "GET", "path": "/"}]),
             proposed=dict(type="list", elements="dict", default=[]),
             removed=dict(type="list", elements="dict", default=[]),
-            root_namespace=dict(type="str", default=am.ROOT_NAMESPACE),
-            trust_domain=dict(type="str", default=am.TRUST_DOMAIN),
+            root_namespace=dict(type="str", default=aw.ROOT_NAMESPACE),
+            trust_domain=dict(type="str", default=aw.TRUST_DOMAIN),
             checks=dict(type="list", elements="str", default=[],
                         choices=["strict_gate", "required_flows", "ingress", "probes", "prometheus_scrape",
                                  "identity_mtls", "prometheus_plaintext", "principals"]),
@@ -365,12 +379,7 @@ def main():
     )
     if KUBERNETES_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    try:
-        module.exit_json(**run(module))
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="access matrix failed: %s" % exc, exception=traceback.format_exc())
+    exit_with(module, run, "access matrix")
 
 
 if __name__ == "__main__":

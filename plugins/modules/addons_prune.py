@@ -73,7 +73,7 @@ selector:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import (
     describe,
@@ -81,11 +81,11 @@ from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import (
     removal_order,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
-    KUBERNETES_IMPORT_ERROR,
-    Kube,
     kube_argument_spec,
-    wait_gone,
+    kube_from_params,
+    require_kubernetes,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.kube.waiter import wait_gone
 
 
 def find_labelled(kube, kinds, selector):
@@ -109,12 +109,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if KUBERNETES_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    require_kubernetes(module)
     params = module.params
     selector = label_selector(params["addons"])
     try:
-        kube = Kube(params["kubeconfig"], params["context"])
+        kube = kube_from_params(params)
         ordered = removal_order(find_labelled(kube, params["kinds"], selector))
         removed = [describe(obj) for obj in ordered]
         if not module.check_mode:

@@ -31,6 +31,7 @@ requirements:
   - an istioctl binary
 extends_documentation_fragment:
   - meshops.istio.kube
+  - meshops.istio.control_plane
 options:
   istioctl:
     description: Path of the istioctl binary to run.
@@ -46,14 +47,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  revision:
-    description: Istio revision of the control plane; empty for the default revision.
-    type: str
-    default: ""
-  namespace:
-    description: Namespace of the control plane.
-    type: str
-    default: istio-system
   version:
     description:
       - Istio version the operator installs (the istioctl release). Used for the one-minor-at-a-time rule.
@@ -140,8 +133,10 @@ stdout:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshops.istio.plugins.module_utils.runners.control_plane import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, kube_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.istio.operator import control_plane_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.runners.control_plane import run
+from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
 
 YAML_IMPORT_ERROR = None
 try:
@@ -152,28 +147,27 @@ except ImportError:  # pragma: no cover
 
 
 def main():
+    argument_spec = dict(
+        kube_argument_spec(),
+        istioctl=dict(type="path", required=True),
+        operator=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        version=dict(type="str"),
+        field_manager=dict(type="str", default="istio-operator"),
+        readiness_timeout=dict(type="int", default=300),
+        purge=dict(type="bool", default=False),
+        remove_crds=dict(type="bool", default=False),
+    )
+    argument_spec.update(control_plane_argument_spec())
     module = AnsibleModule(
-        argument_spec=dict(
-            kube_argument_spec(),
-            istioctl=dict(type="path", required=True),
-            operator=dict(type="str"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            revision=dict(type="str", default=""),
-            namespace=dict(type="str", default="istio-system"),
-            version=dict(type="str"),
-            field_manager=dict(type="str", default="istio-operator"),
-            readiness_timeout=dict(type="int", default=300),
-            purge=dict(type="bool", default=False),
-            remove_crds=dict(type="bool", default=False),
-        ),
+        argument_spec=argument_spec,
         required_if=[("state", "present", ("operator", "version"))],
         supports_check_mode=True,
     )
-    if KUBERNETES_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    require_kubernetes(module)
     if YAML_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-    run_module(module)
+    run_module(module, run, run_command=module.run_command, warn=module.warn)
 
 
 if __name__ == "__main__":

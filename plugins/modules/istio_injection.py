@@ -92,10 +92,11 @@ restarted:
   sample: [{"deployment": "default/ratings-v1", "reason": "pod ratings-v1-5c9 has no istio-proxy container"}]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshops.istio.plugins.module_utils.runners.injection import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, kube_argument_spec
+from ansible_collections.meshops.istio.plugins.module_utils.runners.injection import run
+from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
 
 
 def main():
@@ -111,9 +112,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if KUBERNETES_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    run_module(module)
+    require_kubernetes(module)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

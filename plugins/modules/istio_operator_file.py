@@ -23,6 +23,8 @@ author:
   - meshops developers (@meshops)
 requirements:
   - PyYAML
+extends_documentation_fragment:
+  - meshops.istio.control_plane
 options:
   dest:
     description: File to write the IstioOperator to; parent directories are created.
@@ -32,14 +34,6 @@ options:
     description: Istio configuration profile the operator starts from.
     type: str
     default: default
-  revision:
-    description: Istio revision; empty for the default revision.
-    type: str
-    default: ""
-  namespace:
-    description: Namespace of the control plane.
-    type: str
-    default: istio-system
   hub:
     description: Container registry of the Istio images.
     type: str
@@ -170,10 +164,9 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            iop.control_plane_argument_spec(),
             dest=dict(type="path", required=True),
             profile=dict(type="str", default="default"),
-            revision=dict(type="str", default=""),
-            namespace=dict(type="str", default="istio-system"),
             hub=dict(type="str", default="docker.io/istio"),
             tag=dict(type="str", required=True),
             ingress_gateway_enabled=dict(type="bool", default=True),

@@ -38,6 +38,12 @@ options:
     description: The PromQL expression.
     type: str
     required: true
+  url:
+    description:
+      - Base URL of a Prometheus reachable from the host running the module (for example
+        C(http://prometheus.example:9090)); when set, the query goes there directly instead of through
+        the API server, and O(namespace), O(service) and O(port) are not used.
+    type: str
 requirements:
   - kubernetes (Python client)
 notes:
@@ -67,13 +73,16 @@ response:
 import json
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six.moves.urllib.parse import urlencode
+from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import AddonsError, prometheus_scalar
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
-    KUBERNETES_IMPORT_ERROR,
-    Kube,
+    KubeClientError,
     kube_argument_spec,
+    kube_from_params,
+    require_kubernetes,
 )
 
 
@@ -85,21 +94,29 @@ def main():
             service=dict(type="str", default="prometheus"),
             port=dict(type="int", default=9090),
             query=dict(type="str", required=True),
+            url=dict(type="str"),
         ),
         supports_check_mode=True,
     )
-    if KUBERNETES_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    require_kubernetes(module)
     params = module.params
     path = "/api/v1/namespaces/%s/services/%s:%d/proxy/api/v1/query" % (
         params["namespace"], params["service"], params["port"])
+    if params["url"]:
+        path = params["url"].rstrip("/") + "/api/v1/query"
+        response, info = fetch_url(module, path + "?" + urlencode({"query": params["query"]}))
+        if info["status"] != 200 or response is None:
+            module.fail_json(msg="Querying Prometheus at %s failed: %s %s" % (path, info["status"], info.get("msg")))
+        try:
+            body = json.loads(response.read().decode("utf-8"))
+            module.exit_json(changed=False, value=prometheus_scalar(body), response=body)
+        except (AddonsError, ValueError) as exc:
+            module.fail_json(msg="Querying Prometheus at %s failed: %s" % (path, exc))
     try:
-        client = Kube(params["kubeconfig"], params["context"]).client.client
-        response = client.call_api(path, "GET", query_params=[("query", params["query"])],
-                                   auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
-        body = json.loads(response.data.decode("utf-8"))
+        kube = kube_from_params(params, workers=1)
+        body = kube.call("GET", path, [("query", params["query"])])
         value = prometheus_scalar(body)
-    except AddonsError as exc:
+    except (AddonsError, KubeClientError) as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="Querying Prometheus at %s failed: %s" % (path, exc), exception=traceback.format_exc())

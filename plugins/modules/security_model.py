@@ -140,10 +140,9 @@ proposed:
   elements: dict
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
+from ansible_collections.meshops.istio.plugins.module_utils.security.run import exit_with
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, Kube
 
 
@@ -218,12 +217,7 @@ def main():
     )
     if module.params["kubeconfig"] and KUBERNETES_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    try:
-        module.exit_json(**run(module))
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="security model failed: %s" % exc, exception=traceback.format_exc())
+    exit_with(module, run, "security model")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ description:
     others get one server-side apply each (field manager C(meshops.istio), forced), from a small
     thread pool sharing one connection pool. Check mode sends the same requests with C(dryRun=All).
   - The model format is described in the C(traffic) role's README and in
-    C(plugins/module_utils/traffic/model.py).
+    C(plugins/module_utils/traffic/schema.py).
 author:
   - meshops developers (@meshops)
 requirements:
@@ -141,11 +141,11 @@ objects:
   elements: dict
 manifest:
   description: The rendered objects as multi-document YAML.
-  returned: when O(validate_only=true)
+  returned: when O(validate_only=true), or O(state=present) and the apply succeeded
   type: str
 dot:
   description: Graphviz DOT text of the model (gateways, services, subsets; weights and matches on edges).
-  returned: when O(validate_only=true)
+  returned: when O(validate_only=true), or O(state=present) and the apply succeeded
   type: str
 errors:
   description: Every validation error, each naming the service or gateway and the field.
@@ -165,9 +165,11 @@ timings:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_dump
 
-from ansible_collections.meshops.istio.plugins.module_utils.runners.traffic import (
-    HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, KubeError, ModelError, TrafficError, run,
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
+    HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, KubeError,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.runners.traffic import TrafficError, run
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema import ModelError
 
 
 def main():

@@ -1,6 +1,6 @@
 """Fixtures shared by the lab integration tests.
 
-`lab` brings the lab up once per session (``lab/lab.py up`` is idempotent) and describes it;
+`lab` brings the lab up once per session (``python -m lab up`` is idempotent) and describes it;
 `playbook` runs ansible-playbook against it and sums the recap; `kube` reads objects back from
 its API server. Set MESHOPS_LAB_NAME to use a lab of another name (parallel work),
 MESHOPS_LAB_FRESH=1 to start from an empty cluster (any earlier lab of that name, with the
@@ -20,6 +20,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
+# The lab package, run from the checkout's root.
+LAB = [sys.executable, "-m", "lab"]
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
                    r"\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
 
@@ -96,10 +98,11 @@ def lab_name(worker_id="master"):
 def lab(worker_id):
     name = lab_name(worker_id)
     if os.environ.get("MESHOPS_LAB_FRESH") == "1":
-        subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "down", "--name", name], check=True)
-    subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "up", "--name", name], check=True)
-    sys.path.insert(0, os.path.join(ROOT, "lab"))
-    import build  # pylint: disable=import-outside-toplevel
+        subprocess.run(LAB + ["down", "--name", name], cwd=ROOT, check=True)
+    subprocess.run(LAB + ["up", "--name", name], cwd=ROOT, check=True)
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from lab import build  # pylint: disable=import-outside-toplevel
 
     specs = build.pieces(build.load_versions())
     with open(os.path.join(build.cache_root(), "labs", name, "lab.json"), encoding="utf-8") as handle:
@@ -114,12 +117,14 @@ def lab(worker_id):
         output_dir=os.path.join(info["state"], "out"),
     )
     if os.environ.get("MESHOPS_LAB_TEARDOWN") == "1":
-        subprocess.run([sys.executable, os.path.join(ROOT, "lab", "lab.py"), "down", "--name", name], check=False)
+        subprocess.run(LAB + ["down", "--name", name], cwd=ROOT, check=False)
 
 
 @pytest.fixture(scope="session")
 def playbook(lab):
-    """run(path, extra_vars=None, check=False, diff=False, tags=None, inventory=None) -> PlaybookResult"""
+    """run(path, extra_vars=None, check=False, diff=False, tags=None, inventory=None) -> PlaybookResult
+
+    Always passes -i: the lab's inventory unless `inventory` names another (ansible.cfg has none)."""
 
     def run(path, extra_vars=None, check=False, diff=False, tags=None, skip_tags=None, inventory=None,
             env=None, timeout=1800):

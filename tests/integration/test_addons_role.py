@@ -84,8 +84,8 @@ def output_dir(lab):
 
 def pinned_istio_version():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    with open(os.path.join(root, "lab", "versions.env"), encoding="utf-8") as handle:
-        return re.search(r"^ISTIO_VERSION=(\S+)$", handle.read(), re.M).group(1)
+    with open(os.path.join(root, "roles", "istioctl", "defaults", "main.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["istioctl_version"]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from ansible_collections.meshops.istio.plugins.module_utils.traffic import model as traffic_model  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.render import render  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import validate  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = "playbooks/bookinfo.yml"
 NS = "default"
@@ -125,7 +126,7 @@ def test_gateway_productpage_routes_and_subsets(istio, kube):
 
 def test_all_v1_is_the_example_model(istio, kube):
     with open(os.path.join(ROOT, "examples", "bookinfo-model.yml"), encoding="utf-8") as handle:
-        example = traffic_model.render(traffic_model.validate(yaml.safe_load(handle)))
+        example = render(validate(yaml.safe_load(handle)))
     live = routing(kube)
     assert sorted(live) == sorted((o["kind"], o["metadata"]["name"]) for o in example)
     for obj in example:

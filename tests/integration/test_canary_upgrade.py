@@ -129,8 +129,8 @@ def test_canary_upgrade_moves_the_namespace_and_its_sidecars_to_the_new_revision
 def test_lab_status_reports_the_istiod_of_the_new_revision_only(lab, previous_default):
     revision = previous_default["revision"]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    status = subprocess.run([sys.executable, os.path.join(root, "lab", "lab.py"), "status", "--json", "--name", lab.name],
-                            stdout=subprocess.PIPE, text=True, check=False)
+    status = subprocess.run([sys.executable, "-m", "lab", "status", "--json", "--name", lab.name],
+                            stdout=subprocess.PIPE, text=True, check=False, cwd=root)
     report = json.loads(status.stdout)
     assert status.returncode == 0 and report["problems"] == 0, report["rows"]
     rows = dict((row[0], row[2]) for row in report["rows"])

@@ -17,16 +17,19 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
-NAME = "labcheck"
+# The lab package, run from the checkout's root.
+LAB = [sys.executable, "-m", "lab"]
+# Beside the session's lab: <MESHOPS_LAB_NAME>-labcheck when that is set, so parallel runs do not collide.
+NAME = "%s-labcheck" % os.environ["MESHOPS_LAB_NAME"] if os.environ.get("MESHOPS_LAB_NAME") else "labcheck"
 
-sys.path.insert(0, os.path.join(ROOT, "lab"))
-import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+from lab import build, lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def lab_cmd(*args, check=True):
     return subprocess.run(LAB + list(args) + ["--name", NAME], text=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, check=check)
+                          stderr=subprocess.STDOUT, check=check, cwd=ROOT)
 
 
 class SocketWatch(threading.Thread):
@@ -89,7 +92,7 @@ def kubectl(lab, *args, stdin=None, check=True):
 
 
 def istioctl(lab):
-    return os.path.join(labmod.build.path_of("istio", lab.specs["istio"]), "istioctl")
+    return os.path.join(build.path_of("istio", lab.specs["istio"]), "istioctl")
 
 
 @pytest.fixture(scope="module")

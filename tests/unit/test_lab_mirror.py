@@ -1,7 +1,6 @@
-"""lab/mirror.py: deterministic release archives, the stamp, and the loopback HTTP server."""
+"""lab/mirror.py (lab.mirror): deterministic release archives, the stamp, and the loopback HTTP server."""
 
 import hashlib
-import importlib.util
 import io
 import os
 import shutil
@@ -16,19 +15,15 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MIRROR_PY = os.path.join(ROOT, "lab", "mirror.py")
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from lab import build, mirror  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+# the command line, run from the checkout's root
+MIRROR = [sys.executable, "-m", "lab.mirror"]
 VERSION = "1.31.0"
 ARCHIVE = "istio-%s-linux-amd64.tar.gz" % VERSION
-
-
-def _load_mirror():
-    spec = importlib.util.spec_from_file_location("lab_mirror_under_test", MIRROR_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mirror = _load_mirror()
 
 
 @pytest.fixture
@@ -188,33 +183,27 @@ def test_missing_istioctl_refused(tmp_path):
 
 def test_cli_build(tmp_path, istioctl):
     root = tmp_path / "root"
-    cmd = [sys.executable, MIRROR_PY, "build", "--version", VERSION, "--istioctl", str(istioctl),
-           "--root", str(root)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cmd = MIRROR + ["build", "--version", VERSION, "--istioctl", str(istioctl), "--root", str(root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     result = yaml.safe_load(proc.stdout)
     assert result["sha256"] == _sha256(root / VERSION / ARCHIVE)
     assert result["url_path"] == "/%s/%s" % (VERSION, ARCHIVE)
-    again = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    again = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     assert again.returncode == 0 and yaml.safe_load(again.stdout)["rebuilt"] is False
     assert "cached" in again.stderr
 
 
 def test_cli_build_bad_version_exit_code(tmp_path, istioctl):
-    proc = subprocess.run([sys.executable, MIRROR_PY, "build", "--version", "latest", "--istioctl",
-                           str(istioctl), "--root", str(tmp_path / "root")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(MIRROR + ["build", "--version", "latest", "--istioctl",
+                                    str(istioctl), "--root", str(tmp_path / "root")],
+                          capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 2
     assert "'latest' is not an Istio release number" in proc.stderr
 
 
 def test_lab_istio_releases_lists_current_and_previous():
-    versions = {}
-    with open(os.path.join(ROOT, "lab", "versions.env"), encoding="utf-8") as handle:
-        for line in handle:
-            if "=" in line and not line.startswith("#"):
-                key, value = line.strip().split("=", 1)
-                versions[key] = value
+    versions = build.load_versions()
     releases = mirror.lab_istio_releases()
     assert sorted(r[0] for r in releases) == sorted([versions["ISTIO_VERSION"],
                                                      versions["ISTIO_PREVIOUS_VERSION"]])
@@ -320,8 +309,8 @@ def test_other_loopback_address_allowed(tmp_path):
 
 
 def test_cli_serve_refuses_non_loopback(tmp_path):
-    proc = subprocess.run([sys.executable, MIRROR_PY, "serve", "--root", str(tmp_path), "--host", "0.0.0.0"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(MIRROR + ["serve", "--root", str(tmp_path), "--host", "0.0.0.0"],
+                          capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 2
     assert "host '0.0.0.0' refused" in proc.stderr
 
@@ -331,9 +320,9 @@ def test_cli_serve_port_file(tmp_path, istioctl):
     release = mirror.build_release(VERSION, str(istioctl), str(root))
     port_file = tmp_path / "port"
     log = tmp_path / "requests.log"
-    proc = subprocess.Popen([sys.executable, MIRROR_PY, "serve", "--root", str(root), "--port", "0",
-                             "--log", str(log), "--port-file", str(port_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(MIRROR + ["serve", "--root", str(root), "--port", "0",
+                                      "--log", str(log), "--port-file", str(port_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         # The server writes the port file once it is bound; wait for it (or for the process to die).
         for dummy in range(600):  # pylint: disable=unused-variable

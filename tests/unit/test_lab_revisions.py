@@ -1,4 +1,4 @@
-"""lab/lab.py and lab/istiod_supervisor.py: one istiod per control-plane revision, each on its
+"""The lab package (lab/lab.py, lab/istiod_supervisor.py): one istiod per control-plane revision, each on its
 own ports, and the lab inventory that points each revision's webhooks at its istiod."""
 
 import os
@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "lab"))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
-import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from lab import build, lab as labmod  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from ansible_collections.meshops.istio.plugins.module_utils.istio import operator  # noqa: E402  pylint: disable=wrong-import-position
 
 PORTS = {"apiserver": 1, "mirror": 2, "istiod_http": 10, "istiod_https": 11, "istiod_grpc": 12,
          "istiod_sgrpc": 13, "istiod_monitoring": 14}
@@ -26,7 +28,7 @@ def lab(tmp_path, monkeypatch):
 
 
 def test_the_extra_revisions_are_canary_and_the_pinned_versions_with_dashes(lab):
-    versions = labmod.build.load_versions()
+    versions = build.load_versions()
     assert labmod.extra_revisions(lab) == [
         "canary", versions["ISTIO_VERSION"].replace(".", "-"), versions["ISTIO_PREVIOUS_VERSION"].replace(".", "-")]
 
@@ -51,7 +53,8 @@ def test_the_revision_comes_from_the_injector_configmap(name, revision):
     assert labmod.injector_revisions("configmap/%s\n" % name) == [revision]
 
 
-@pytest.mark.parametrize("name", ["istio", "istio-ca-root-cert", "istio-sidecar-injector-", "values"])
+@pytest.mark.parametrize("name", ["istio", "istio-ca-root-cert", "istio-sidecar-injector-", "istio-sidecar-injector-Blue",
+                                  "istio-sidecar-injector-canary-", "values"])
 def test_other_configmaps_are_not_revisions(name):
     assert labmod.injector_revisions("configmap/%s\n" % name) == []
 
@@ -75,3 +78,9 @@ def test_the_inventory_points_each_revisions_webhooks_at_its_istiod(lab, revisio
 def test_every_installed_revision_is_listed_from_kubectls_output():
     output = "configmap/istio\nconfigmap/istio-sidecar-injector\nconfigmap/istio-sidecar-injector-1-31-0\nconfigmap/x\n"
     assert labmod.injector_revisions(output) == ["", "1-31-0"]
+
+
+@pytest.mark.parametrize("revision", ["", "canary", "1-31-0"])
+def test_the_lab_reads_revision_names_the_way_the_collection_writes_them(revision):
+    assert labmod.injector_revisions("configmap/%s\n" % operator.injector_webhook_name(revision)) == [revision]
+    assert operator.istiod_name(revision) == ("istiod-%s" % revision if revision else "istiod")

@@ -18,6 +18,13 @@ import hashlib
 import json
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils.kube.names import (  # noqa: F401 pylint: disable=unused-import
+    api_group,
+    collection_key,
+    describe,
+    object_key,
+)
+
 try:
     import yaml
     HAS_YAML = True
@@ -25,14 +32,14 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
 
 # Label put on every object this collection applies for an addon; its value is the addon.
-ADDON_LABEL = "meshops.istio/addon"
+ADDON_LABEL = collection_key("addon")
 # Pod-template annotation holding a digest of the ConfigMaps a workload mounts.
-CHECKSUM_ANNOTATION = "meshops.istio/config-checksum"
+CHECKSUM_ANNOTATION = collection_key("config-checksum")
 # Annotations on the Service that serves an addon's UI; the access summary reads them.
-UI_PORT_ANNOTATION = "meshops.istio/ui-port"
-UI_PATH_ANNOTATION = "meshops.istio/ui-path"
-DASHBOARD_ANNOTATION = "meshops.istio/dashboard"
-NOTE_ANNOTATION = "meshops.istio/access-note"
+UI_PORT_ANNOTATION = collection_key("ui-port")
+UI_PATH_ANNOTATION = collection_key("ui-path")
+DASHBOARD_ANNOTATION = collection_key("dashboard")
+NOTE_ANNOTATION = collection_key("access-note")
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 EXPOSURE_KEYS = ("type", "node_port")
@@ -103,25 +110,6 @@ def load_documents(text, source="manifest"):
         else:
             docs.append(doc)
     return docs
-
-
-def api_group(api_version):
-    """The group part of an apiVersion ("" for the core group)."""
-    return api_version.split("/", 1)[0] if "/" in api_version else ""
-
-
-def object_key(doc):
-    """(group, kind, namespace, name): the identity of an object on a cluster."""
-    meta = doc.get("metadata") or {}
-    return (api_group(doc["apiVersion"]), doc["kind"], meta.get("namespace") or "", meta.get("name") or "")
-
-
-def describe(doc):
-    """"Kind namespace/name" or "Kind name" for messages."""
-    meta = doc.get("metadata") or {}
-    if meta.get("namespace"):
-        return "%s %s/%s" % (doc["kind"], meta["namespace"], meta.get("name"))
-    return "%s %s" % (doc["kind"], meta.get("name"))
 
 
 def set_default_namespace(docs, namespace):

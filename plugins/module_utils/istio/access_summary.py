@@ -193,3 +193,32 @@ def render_markdown(summary):
 
 def render_json(summary):
     return json.dumps(summary, indent=2, sort_keys=True) + "\n"
+
+
+def node_addresses(nodes):
+    """Every node's preferred address (ExternalIP, else InternalIP), in node order, without repeats."""
+    found = []
+    for node in nodes or []:
+        address, _name = node_address([node])
+        if address and address not in found:
+            found.append(address)
+    return found
+
+
+def ingress_facts(service, nodes):
+    """The ingress gateway as the control_plane role reports it: the nodePorts of the ports named
+    http2 and https ("" when none) and the URLs (http://<node>:<http2 nodePort>/ for every node,
+    then http://<load-balancer address>/ for every load-balancer ingress)."""
+    service = service or {}
+    ports = {}
+    for name in ("http2", "https"):
+        port = find_port(service, name=name) or {}
+        ports[name] = port.get("nodePort", "")
+    urls = []
+    if ports["http2"] not in (None, ""):
+        urls.extend(_url(address, ports["http2"], "/") for address in node_addresses(nodes))
+    for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        address = ingress.get("ip") or ingress.get("hostname")
+        if address:
+            urls.append("http://%s/" % _host(address))
+    return {"http_node_port": ports["http2"], "https_node_port": ports["https"], "urls": urls}

@@ -10,7 +10,10 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
-import re
+
+from ansible_collections.meshops.istio.plugins.module_utils.kube.names import collection_key, is_dns_label
+# rollout_done is a Kubernetes rule, kept importable from here for the callers of this module.
+from ansible_collections.meshops.istio.plugins.module_utils.kube.waiter import rollout_done  # noqa: F401 pylint: disable=unused-import
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
@@ -22,9 +25,8 @@ DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
 # Set on the pod template when this collection restarts a Deployment: the revision it restarted for.
 # A sidecar whose status names another revision triggers a restart only while this differs, so
 # an injector that reports a different revision name cannot cause a restart on every run.
-RESTARTED_FOR = "meshops.istio/restarted-for-revision"
+RESTARTED_FOR = collection_key("restarted-for-revision")
 CONFLICT_POLICIES = ("fail", "replace")
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class InjectionError(Exception):
@@ -32,7 +34,7 @@ class InjectionError(Exception):
 
 
 def namespace_problem(name):
-    if not isinstance(name, str) or len(name) > 63 or not _NAME_RE.match(name):
+    if not is_dns_label(name):
         return ("injection_namespaces: %r is not a namespace name (lower-case letters, digits and '-', "
                 "at most 63 characters)" % (name,))
     if name in ("kube-system", "kube-public", "kube-node-lease"):
@@ -183,15 +185,3 @@ def restart_patch(timestamp, revision=""):
     the revision the restart is for."""
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timestamp,
                                                                RESTARTED_FOR: revision or "default"}}}}}
-
-
-def rollout_done(deployment):
-    """True when the Deployment's latest generation is fully rolled out and available."""
-    metadata = deployment.get("metadata") or {}
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    replicas = spec.get("replicas", 1)
-    if status.get("observedGeneration", 0) < metadata.get("generation", 0):
-        return False
-    return (status.get("updatedReplicas", 0) == replicas and status.get("replicas", 0) == replicas
-            and status.get("availableReplicas", 0) == replicas)

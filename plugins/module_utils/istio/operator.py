@@ -13,6 +13,11 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils.kube.names import (  # noqa: F401 pylint: disable=unused-import
+    describe,
+    is_dns_label,
+    object_key,
+)
 from ansible_collections.meshops.istio.plugins.module_utils.istio.release import (
     ReleaseError,
     is_version,
@@ -32,7 +37,6 @@ INGRESS_PORTS = (
 INGRESS_GATEWAY = "istio-ingressgateway"
 EGRESS_GATEWAY = "istio-egressgateway"
 RETIRED_HUBS = ("gcr.io/istio-release",)
-_REVISION_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class OperatorError(Exception):
@@ -55,11 +59,16 @@ def deep_merge(base, overlay):
     return result
 
 
+def control_plane_argument_spec():
+    """The revision and namespace options (documented by the meshops.istio.control_plane doc fragment)."""
+    return dict(revision=dict(type="str", default=""), namespace=dict(type="str", default="istio-system"))
+
+
 def revision_problem(revision):
     """None when `revision` is usable as an Istio revision name ("" = the default revision)."""
     if revision in (None, ""):
         return None
-    if len(revision) > 63 or not _REVISION_RE.match(revision):
+    if not is_dns_label(revision):
         return ("control_plane_revision=%r is not a valid revision name; use lower-case letters, digits "
                 "and '-' (a DNS label such as canary or 1-31-0), or \"\" for the default revision" % (revision,))
     return None
@@ -224,18 +233,6 @@ INSTALLER_LABELS = (
 # (istio-revision-tag-default) and switches the revision's own webhooks off with this selector.
 DEACTIVATED_SELECTOR = {"matchLabels": {"istio.io/deactivated": "never-match"}}
 DEFAULT_TAG_WEBHOOK = "istio-revision-tag-default"
-
-
-def object_key(obj):
-    """(apiVersion group, kind, namespace, name) identifying an object."""
-    metadata = obj.get("metadata") or {}
-    group = (obj.get("apiVersion") or "").rpartition("/")[0]
-    return (group, obj.get("kind") or "", metadata.get("namespace") or "", metadata.get("name") or "")
-
-
-def describe(obj):
-    kind, namespace, name = object_key(obj)[1:]
-    return "%s %s" % (kind, "%s/%s" % (namespace, name) if namespace else name)
 
 
 def deactivated(hook):

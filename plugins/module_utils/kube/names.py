@@ -96,3 +96,18 @@ def describe(obj):
     """"Kind namespace/name", or "Kind name" for a cluster-scoped object, for messages."""
     kind, namespace, name = ref(obj)
     return "%s %s" % (kind, "%s/%s" % (namespace, name) if namespace else name)
+
+
+def describe_ref(kind, namespace, name):
+    """describe() of the object named by kind, namespace and name (a reference rather than an object)."""
+    return describe({"kind": kind, "metadata": {"namespace": namespace, "name": name}})
+
+
+# --------------------------------------------------------------------------- the collection's own keys
+# The collection's name as a field manager and managed-by value, and the prefix of its label and annotation keys.
+COLLECTION = "meshops.istio"
+
+
+def collection_key(name):
+    """The label or annotation key `meshops.istio/<name>` that this collection sets."""
+    return "%s/%s" % (COLLECTION, name)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The work of the istio_control_plane module: read, compare, and run istioctl only when needed.
 
-Decisions (what differs, which version change is allowed) come from istio_operator.py; this
+Decisions (what differs, which version change is allowed) come from istio/operator.py; this
 file gathers the inputs for them from istioctl and the API server and acts on the answer.
 """
 
@@ -15,7 +15,10 @@ import shutil
 import tempfile
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import operator as iop
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import Kube, wait_gone
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import Kube
+from ansible_collections.meshops.istio.plugins.module_utils.kube.names import describe
+from ansible_collections.meshops.istio.plugins.module_utils.kube.waiter import wait_gone
+from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import RunnerError, connect
 
 try:
     import yaml
@@ -52,24 +55,22 @@ def _istioctl_common(params):
     return args
 
 
-def _run(module, cmd, what, data=None):
-    rc, out, err = module.run_command(cmd, data=data)
+def _run(run_command, cmd, what, data=None):
+    rc, out, err = run_command(cmd, data=data)
     if rc != 0:
-        module.fail_json(msg="%s failed (rc=%d): %s" % (what, rc, (err or out).strip()), rc=rc,
-                         stdout=out, stderr=err, command=cmd)
+        raise RunnerError("%s failed (rc=%d): %s" % (what, rc, (err or out).strip()), rc=rc,
+                          stdout=out, stderr=err, command=cmd)
     return out
 
 
-def generate(module, operator_path):
+def generate(params, run_command, operator_path):
     """Objects of `istioctl manifest generate -f operator_path`; fails with istioctl's own message."""
-    params = module.params
-    out = _run(module, [params["istioctl"], "manifest", "generate", "-f", operator_path],
+    out = _run(run_command, [params["istioctl"], "manifest", "generate", "-f", operator_path],
                "istioctl manifest generate")
     try:
         return iop.split_manifest(list(yaml.safe_load_all(out)))
     except (yaml.YAMLError, iop.OperatorError) as exc:
-        module.fail_json(msg="cannot parse the output of istioctl manifest generate: %s" % exc)
-    return []  # not reached
+        raise RunnerError("cannot parse the output of istioctl manifest generate: %s" % exc)
 
 
 def live_istiods(kube, namespace):
@@ -92,7 +93,7 @@ def plan(kube, objects, namespace, revision, field_manager):
         namespaced = kube.namespaced(obj["apiVersion"], obj["kind"])
         if namespaced and not metadata.get("namespace"):
             metadata["namespace"] = namespace
-        label = iop.describe(obj)
+        label = describe(obj)
         live = None
         if namespaced is not None:
             live = kube.get(obj["apiVersion"], obj["kind"], metadata["name"], metadata.get("namespace"))
@@ -114,7 +115,7 @@ def plan(kube, objects, namespace, revision, field_manager):
     for api_version, kind in PRUNE_KINDS:
         live_owned.extend(kube.list(api_version, kind, namespace=namespace, label_selector=selector))
     for obj in iop.extra_objects(live_owned, objects):
-        differences.append({"object": iop.describe(obj), "action": "prune", "changes": []})
+        differences.append({"object": describe(obj), "action": "prune", "changes": []})
     return differences
 
 
@@ -123,14 +124,14 @@ def _public(differences):
             for d in differences]
 
 
-def present(module, kube):
-    params = module.params
+def present(params, kube, run_command, check_mode=False, warn=None):
+    """state=present: the module result; RunnerError when istioctl fails or the version change is refused."""
     workdir = tempfile.mkdtemp(prefix="meshops-iop-")
     try:
         operator_path = os.path.join(workdir, "istiooperator.yaml")
         with open(operator_path, "w") as handle:
             handle.write(params["operator"])
-        objects = generate(module, operator_path)
+        objects = generate(params, run_command, operator_path)
         istiods = live_istiods(kube, params["namespace"])
         current = revision_istiod(istiods, params["revision"])
         live_version = None
@@ -140,17 +141,17 @@ def present(module, kube):
         try:
             decision = iop.upgrade_decision(live_version, params["version"], params["revision"])
         except iop.OperatorError as exc:
-            module.fail_json(msg=str(exc))
+            raise RunnerError(str(exc))
         if decision["action"] == "refuse":
-            module.fail_json(msg=decision["message"], live_version=live_version, target_version=params["version"])
-        if decision["action"] == "unknown":
-            module.warn(decision["message"])
+            raise RunnerError(decision["message"], live_version=live_version, target_version=params["version"])
+        if decision["action"] == "unknown" and warn is not None:
+            warn(decision["message"])
         differences = plan(kube, objects, params["namespace"], params["revision"], params["field_manager"])
         result = {"changed": False, "live_version": live_version, "target_version": params["version"],
                   "objects": len(objects), "differences": _public(differences), "command": [],
                   "action": "none", "message": decision["message"]}
         if not differences:
-            module.exit_json(**result)
+            return result
         result["changed"] = True
         result["action"] = decision["action"] if decision["action"] != "none" else "reconcile"
         lines = iop.summarize(differences)
@@ -159,9 +160,9 @@ def present(module, kube):
         cmd = [params["istioctl"], "install", "-y", "-f", operator_path,
                "--readiness-timeout", "%ds" % params["readiness_timeout"]] + _istioctl_common(params)
         result["command"] = cmd
-        if not module.check_mode:
-            result["stdout"] = _run(module, cmd, "istioctl install")
-        module.exit_json(**result)
+        if not check_mode:
+            result["stdout"] = _run(run_command, cmd, "istioctl install")
+        return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -181,14 +182,14 @@ def _installed(kube, namespace, selector):
     return found
 
 
-def absent(module, kube):
+def absent(params, kube, run_command, check_mode=False):
     """Uninstall a revision (or, with purge, every revision and the shared base objects).
 
     `istioctl uninstall --revision` keeps the shared base objects (CRDs, istio-reader account);
     `istioctl uninstall --purge` would delete the CRDs too, so purge is done revision by
     revision plus the base objects, and CRDs go only with remove_crds.
+    Returns the module result; RunnerError when istioctl fails or objects outlive the uninstall.
     """
-    params = module.params
     namespace = params["namespace"]
     istiods = live_istiods(kube, namespace)
     current = revision_istiod(istiods, params["revision"])
@@ -205,40 +206,40 @@ def absent(module, kube):
         revisions = [label] if owned else []
         base = []
     crds = _istio_crds(kube) if params["remove_crds"] else []
-    differences = [{"object": iop.describe(obj), "action": "prune", "changes": []} for obj in owned + base + crds]
+    differences = [{"object": describe(obj), "action": "prune", "changes": []} for obj in owned + base + crds]
     commands = [[params["istioctl"], "uninstall", "--revision", revision, "-y"] + _istioctl_common(params)
                 for revision in revisions]
     result = {"changed": bool(differences), "live_version": live_version, "differences": _public(differences),
               "command": commands[0] if commands else [], "commands": commands, "action": "none"}
     if not differences:
-        module.exit_json(**result)
+        return result
     result["action"] = "uninstall"
     result["diff"] = {"before_header": "cluster", "after_header": "absent",
                       "prepared": "\n".join(iop.summarize(differences)) + "\n"}
-    if module.check_mode:
-        module.exit_json(**result)
+    if check_mode:
+        return result
     outputs = []
     for cmd in commands:
-        outputs.append(_run(module, cmd, "istioctl uninstall"))
+        outputs.append(_run(run_command, cmd, "istioctl uninstall"))
     result["stdout"] = "\n".join(outputs)
     for obj in base + crds:
         kube.delete(obj.get("apiVersion") or "v1", obj["kind"], obj["metadata"]["name"],
                     (obj.get("metadata") or {}).get("namespace"))
-    lingering = [iop.describe(obj) for obj in wait_gone(kube, owned + base + crds, params["readiness_timeout"])]
+    lingering = [describe(obj) for obj in wait_gone(kube, owned + base + crds, params["readiness_timeout"])]
     if lingering:
         msg = ("istioctl uninstall ran, but after %ds these objects still exist (finalizers or garbage "
                "collection holding them): %s" % (params["readiness_timeout"], ", ".join(lingering)))
-        module.fail_json(msg=msg, **result)
-    module.exit_json(**result)
+        raise RunnerError(msg, **result)
+    return result
 
 
-def run_module(module):
-    params = module.params
-    try:
-        kube = Kube(params["kubeconfig"], params.get("context") or None)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="cannot load kubeconfig %s: %s" % (params["kubeconfig"], exc))
+def run(params, check_mode=False, run_command=None, warn=None, kube_factory=Kube):
+    """Do what the istio_control_plane module was asked; return the module result (a dict).
+
+    `run_command(cmd, data=None) -> (rc, stdout, stderr)` runs istioctl (module.run_command);
+    `warn(msg)` reports a warning (module.warn). Raises RunnerError (msg and result keys).
+    """
+    kube = connect(params, kube_factory)
     if params["state"] == "present":
-        present(module, kube)
-    else:
-        absent(module, kube)
+        return present(params, kube, run_command, check_mode, warn)
+    return absent(params, kube, run_command, check_mode)

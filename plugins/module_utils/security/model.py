@@ -22,12 +22,20 @@ import copy
 import json
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils.kube.names import (
+    describe_ref,
+    is_dns_label,
+    is_dns_subdomain,
+    is_label_key,
+    is_label_value,
+    parse_principal,
+    ref,
+)
+from ansible_collections.meshops.istio.plugins.module_utils.security.api import ACTIONS, DRY_RUN_ANNOTATION, MTLS_MODES
+
 API_VERSION = "security.istio.io/v1"
-DRY_RUN_ANNOTATION = "istio.io/dry-run"
 MANAGED_LABELS = {"app.kubernetes.io/managed-by": "meshops.istio", "meshops.istio/role": "mesh_security"}
 MANAGED_SELECTOR = "meshops.istio/role=mesh_security"
-MTLS_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
-ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
 MTLS_STAGES = ("permissive", "strict")
 AUTHZ_STAGES = ("dry_run", "enforce")
 KINDS = ("PeerAuthentication", "AuthorizationPolicy")
@@ -45,11 +53,6 @@ CONDITION_NAMES = re.compile(
     r"^(request\.headers\[[^\]]+\]|source\.ip|remote\.ip|source\.namespace|source\.principal|source\.serviceAccount|"
     r"request\.auth\.(principal|audiences|presenter)|request\.auth\.claims\[[^\]]+\](\[[^\]]+\])*|destination\.ip|"
     r"destination\.port|connection\.sni|experimental\.envoy\.filters\.[a-z_.]+\[[^\]]+\](\[[^\]]+\])*)$")
-PRINCIPAL = re.compile(r"^(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 # --------------------------------------------------------------------------- validation
@@ -85,9 +88,9 @@ def _unknown(errors, path, value, accepted):
 
 def _name(errors, path, entry):
     name, ns = entry.get("name"), entry.get("namespace")
-    if not isinstance(name, str) or not DNS_SUBDOMAIN.match(name):
+    if not is_dns_subdomain(name):
         errors.append("%s.name: %r must be a lower-case DNS name (a-z, 0-9, '-', '.')" % (path, name))
-    if not isinstance(ns, str) or not DNS_LABEL.match(ns):
+    if not is_dns_label(ns):
         errors.append("%s.namespace: %r must be a namespace name (a-z, 0-9, '-')" % (path, ns))
 
 
@@ -96,9 +99,9 @@ def _selector(errors, path, selector):
         errors.append("%s: %r must be a non-empty mapping of label names to values (matchLabels)" % (path, selector))
         return
     for key, value in selector.items():
-        if not isinstance(key, str) or not LABEL_KEY.match(key):
+        if not is_label_key(key):
             errors.append("%s: %r is not a valid label name" % (path, key))
-        if not isinstance(value, str) or not LABEL_VALUE.match(value):
+        if not isinstance(value, str) or not is_label_value(value):
             errors.append("%s.%s: %r is not a valid label value (quote numbers and booleans)" % (path, key, value))
 
 
@@ -131,11 +134,12 @@ def validate_peer_authentication(entry, path):
 def _principal_errors(path, value, service_accounts):
     if "*" in value:
         return []
-    match = PRINCIPAL.match(value)
-    if not match:
+    parts = parse_principal(value)
+    if not parts:
         return ["%s: %r must look like <trust domain>/ns/<namespace>/sa/<service account>" % (path, value)]
-    if service_accounts is not None and "%s/%s" % (match.group("ns"), match.group("sa")) not in service_accounts:
-        return ["%s: ServiceAccount %s/%s does not exist (principal %s)" % (path, match.group("ns"), match.group("sa"), value)]
+    _trust_domain, namespace, account = parts
+    if service_accounts is not None and "%s/%s" % (namespace, account) not in service_accounts:
+        return ["%s: ServiceAccount %s/%s does not exist (principal %s)" % (path, namespace, account, value)]
     return []
 
 
@@ -149,44 +153,40 @@ def _service_account_errors(path, value, service_accounts):
     return []
 
 
+def _clause_fields(errors, path, rule, clause, inner, accepted):
+    """(clause path, key, values) for each accepted key of rule[clause][i][inner] (from/source,
+    to/operation), after reporting unknown keys at both levels."""
+    for i, entry in enumerate(rule.get(clause) or []):
+        cpath = "%s.%s[%d]" % (path, clause, i)
+        if not _unknown(errors, cpath, entry, (inner,)):
+            continue
+        fields = entry.get(inner)
+        if fields is None or not _unknown(errors, "%s.%s" % (cpath, inner), fields, accepted):
+            continue
+        for key, values in fields.items():
+            if key in accepted:
+                yield cpath, key, values
+
+
 def _validate_rule(errors, path, rule, service_accounts):
     if not _unknown(errors, path, rule, RULE_KEYS):
         return
-    for i, frm in enumerate(rule.get("from") or []):
-        fpath = "%s.from[%d]" % (path, i)
-        if not _unknown(errors, fpath, frm, ("source",)):
-            continue
-        source = frm.get("source")
-        if source is None or not _unknown(errors, fpath + ".source", source, SOURCE_KEYS):
-            continue
-        for key, values in source.items():
-            if key not in SOURCE_KEYS:
-                continue
-            for j, value in enumerate(_str_list(errors, "%s.source.%s" % (fpath, key), values)):
-                vpath = "%s.source.%s[%d]" % (fpath, key, j)
-                if key in ("principals", "notPrincipals"):
-                    errors.extend(_principal_errors(vpath, value, service_accounts))
-                elif key in ("serviceAccounts", "notServiceAccounts"):
-                    errors.extend(_service_account_errors(vpath, value, service_accounts))
-    for i, to in enumerate(rule.get("to") or []):
-        tpath = "%s.to[%d]" % (path, i)
-        if not _unknown(errors, tpath, to, ("operation",)):
-            continue
-        operation = to.get("operation")
-        if operation is None or not _unknown(errors, tpath + ".operation", operation, OPERATION_KEYS):
-            continue
-        for key, values in operation.items():
-            if key not in OPERATION_KEYS:
-                continue
-            if key in ("ports", "notPorts"):
-                if not isinstance(values, list) or not values:
-                    errors.append("%s.operation.%s: %r must be a non-empty list of ports" % (tpath, key, values))
-                    continue
-                for j, port in enumerate(values):
-                    if not _port_ok(port):
-                        errors.append("%s.operation.%s[%d]: port %r is outside 1-65535" % (tpath, key, j, port))
-            else:
-                _str_list(errors, "%s.operation.%s" % (tpath, key), values)
+    for fpath, key, values in _clause_fields(errors, path, rule, "from", "source", SOURCE_KEYS):
+        for j, value in enumerate(_str_list(errors, "%s.source.%s" % (fpath, key), values)):
+            vpath = "%s.source.%s[%d]" % (fpath, key, j)
+            if key in ("principals", "notPrincipals"):
+                errors.extend(_principal_errors(vpath, value, service_accounts))
+            elif key in ("serviceAccounts", "notServiceAccounts"):
+                errors.extend(_service_account_errors(vpath, value, service_accounts))
+    for tpath, key, values in _clause_fields(errors, path, rule, "to", "operation", OPERATION_KEYS):
+        if key not in ("ports", "notPorts"):
+            _str_list(errors, "%s.operation.%s" % (tpath, key), values)
+        elif not isinstance(values, list) or not values:
+            errors.append("%s.operation.%s: %r must be a non-empty list of ports" % (tpath, key, values))
+        else:
+            for j, port in enumerate(values):
+                if not _port_ok(port):
+                    errors.append("%s.operation.%s[%d]: port %r is outside 1-65535" % (tpath, key, j, port))
     for i, cond in enumerate(rule.get("when") or []):
         cpath = "%s.when[%d]" % (path, i)
         if not _unknown(errors, cpath, cond, CONDITION_KEYS):
@@ -350,11 +350,6 @@ def render_model(peer_authentications, authorization_policies, mtls_stage="stric
 KEPT_METADATA = ("name", "namespace", "labels", "annotations", "ownerReferences", "finalizers")
 
 
-def ref(obj):
-    m = obj.get("metadata") or {}
-    return (obj.get("kind"), m.get("namespace") or "", m.get("name"))
-
-
 def ref_dict(obj):
     kind, namespace, name = ref(obj)
     return {"apiVersion": obj.get("apiVersion") or API_VERSION, "kind": kind, "namespace": namespace, "name": name}
@@ -436,11 +431,12 @@ def plan(rendered, current):
     changes = [ref_dict(o) for o in finals if differs(by_ref.get(ref(o)), o)]
     prune = prune_refs(finals, current)
     return {"changes": changes, "prune": prune, "changed": bool(changes or prune),
-            "change_text": [_ref_text(r) for r in changes], "prune_text": [_ref_text(r) for r in prune]}
+            "change_text": [_ref_text(r) for r in changes],
+            "prune_text": [_ref_text(r) for r in prune]}
 
 
 def _ref_text(r):
-    return "%s %s/%s" % (r["kind"], r["namespace"], r["name"])
+    return describe_ref(r["kind"], r["namespace"], r["name"])
 
 
 def intermediate_definitions(intermediate, final, current):

@@ -21,7 +21,7 @@ def shop():
 
 
 def test_filters_are_registered():
-    assert sorted(traffic.FilterModule().filters()) == ["traffic_render", "traffic_shift", "traffic_weights"]
+    assert sorted(traffic.FilterModule().filters()) == ["traffic_canary_query", "traffic_load", "traffic_render", "traffic_shift", "traffic_weights"]
 
 
 def test_render_returns_manifest_dot_and_counts():
@@ -78,3 +78,30 @@ def test_render_names_text_that_is_not_a_model(text, error):
     rendered = traffic.traffic_render(text)
     assert rendered["errors"][0].startswith(error), rendered
     assert rendered["message"].startswith("traffic model is invalid")
+
+
+@pytest.mark.parametrize("text,error", [
+    ("name: [unclosed", "the model is not valid YAML"),
+    ("- just\n- a list\n", "the model must be a non-empty mapping"),
+    ("", "the model must be a non-empty mapping"),
+])
+def test_load_names_text_that_is_not_a_model_with_the_render_messages(text, error):
+    loaded = traffic.traffic_load(TaggedStr(text))
+    assert loaded["errors"][0].startswith(error), loaded
+    assert loaded["message"] == traffic.traffic_render(text)["message"]
+    assert "model" not in loaded
+
+
+def test_load_reads_without_validating():
+    with open(os.path.join(ROOT, "examples", "shop-model.yml"), encoding="utf-8") as handle:
+        assert traffic.traffic_load(TaggedStr(handle.read())) == {"errors": [], "message": "", "model": shop()}
+    bad = shop()
+    bad["services"][0]["routes"][1]["destinations"][0]["weight"] = 60
+    assert traffic.traffic_load(bad)["errors"] == []
+
+
+def test_canary_query():
+    query = traffic.traffic_canary_query(shop(), "order")
+    assert 'destination_service_namespace="shop"' in query and 'destination_version="canary"' in query
+    with pytest.raises(AnsibleFilterError, match="the model must be a mapping"):
+        traffic.traffic_canary_query("order", "order")

@@ -6,7 +6,8 @@ test_access_matrix_gates.py.
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.access import matrix as am
+from ansible_collections.meshops.istio.plugins.module_utils.access import authz as az, matrix as am, mtls as amt, report as ar, workloads as aw
+from ansible_collections.meshops.istio.plugins.module_utils.kube import names
 
 TD = "cluster.local"
 
@@ -108,7 +109,7 @@ def wl(idx, ident):
 
 
 def decide(objects, source, dest, port=9080, protocol="http", method="GET", path="/", **req):
-    idx = am.build_index(objects)
+    idx = aw.build_index(objects)
     request = {"method": method, "path": path}
     request.update(req)
     src = source if isinstance(source, dict) else wl(idx, source)
@@ -117,7 +118,7 @@ def decide(objects, source, dest, port=9080, protocol="http", method="GET", path
 
 # --------------------------------------------------------------------------- workloads
 def test_pods_group_into_deployments_with_sidecar_state():
-    idx = am.build_index(bookinfo())
+    idx = aw.build_index(bookinfo())
     ids = [w["id"] for w in idx["workloads"]]
     assert ids == ["default/details-v1", "default/productpage-v1", "default/ratings-v1", "default/reviews-v1",
                    "default/reviews-v2", "default/reviews-v3", "test/netpod"]
@@ -129,16 +130,16 @@ def test_pods_group_into_deployments_with_sidecar_state():
 
 def test_native_sidecar_counts_and_finished_or_deleted_pods_do_not():
     objs = [pod("a", native_sidecar=True), pod("b", phase="Succeeded"), pod("c", deleting=True)]
-    idx = am.build_index(objs)
+    idx = aw.build_index(objs)
     assert [(w["id"], w["sidecar"]) for w in idx["workloads"]] == [("default/a", True)]
 
 
 def test_overlay_replaces_adds_and_removes():
     base = [peer_auth("default", "default", "PERMISSIVE"), authz("old", "default")]
-    out = am.overlay(base, proposed=[peer_auth("default", "default", "STRICT"), authz("new", "default")],
+    out = aw.overlay(base, proposed=[peer_auth("default", "default", "STRICT"), authz("new", "default")],
                      removed=[{"kind": "AuthorizationPolicy", "namespace": "default", "name": "old"}])
-    assert sorted(am.obj_ref(o) for o in out) == [("AuthorizationPolicy", "default", "new"),
-                                                  ("PeerAuthentication", "default", "default")]
+    assert sorted(names.ref(o) for o in out) == [("AuthorizationPolicy", "default", "new"),
+                                                 ("PeerAuthentication", "default", "default")]
     assert [o["spec"]["mtls"]["mode"] for o in out if o["kind"] == "PeerAuthentication"] == ["STRICT"]
 
 
@@ -164,8 +165,8 @@ def test_overlay_replaces_adds_and_removes():
       peer_auth("z-old", "default", "STRICT", created="2026-01-01T00:00:00Z")], ("STRICT", "default/z-old")),
 ])
 def test_peer_authentication_precedence(pas, expected):
-    idx = am.build_index(bookinfo() + pas)
-    assert am.effective_mtls(idx, wl(idx, "default/ratings-v1"), 9080) == expected
+    idx = aw.build_index(bookinfo() + pas)
+    assert amt.effective_mtls(idx, wl(idx, "default/ratings-v1"), 9080) == expected
 
 
 def test_port_level_mtls_overrides_per_port_and_only_on_workload_policies():
@@ -173,11 +174,11 @@ def test_port_level_mtls_overrides_per_port_and_only_on_workload_policies():
            peer_auth("ratings", "default", "STRICT", {"app": "ratings"}, {80: "DISABLE", 9080: "UNSET"}),
            # portLevelMtls on a namespace-wide policy is ignored by Istio
            peer_auth("ns2", "other", "STRICT", port_levels={80: "DISABLE"})]
-    idx = am.build_index(bookinfo() + pas + [pod("x-1", "other", {"app": "x"}, deployment="x")])
+    idx = aw.build_index(bookinfo() + pas + [pod("x-1", "other", {"app": "x"}, deployment="x")])
     ratings = wl(idx, "default/ratings-v1")
-    assert am.effective_mtls(idx, ratings, 80) == ("DISABLE", "default/ratings port 80")
-    assert am.effective_mtls(idx, ratings, 9080) == ("STRICT", "default/ratings")
-    assert am.effective_mtls(idx, wl(idx, "other/x"), 80) == ("STRICT", "other/ns2")
+    assert amt.effective_mtls(idx, ratings, 80) == ("DISABLE", "default/ratings port 80")
+    assert amt.effective_mtls(idx, ratings, 9080) == ("STRICT", "default/ratings")
+    assert amt.effective_mtls(idx, wl(idx, "other/x"), 80) == ("STRICT", "other/ns2")
 
 
 def test_plaintext_client_is_reset_by_strict_and_accepted_by_permissive():
@@ -297,7 +298,7 @@ def test_ip_blocks_and_ports():
     ("/files/{**}", "/files/a/b/c", True), ("*", "/anything", True),
 ])
 def test_path_matching(pattern, path, expected):
-    assert am.path_match(pattern, path) is expected
+    assert az.path_match(pattern, path) is expected
 
 
 @pytest.mark.parametrize("pattern, host, expected", [
@@ -305,15 +306,15 @@ def test_path_matching(pattern, path, expected):
     ("details.default*", "details.default.svc.cluster.local", True), ("ratings", "details", False),
 ])
 def test_host_matching(pattern, host, expected):
-    assert am.host_match(pattern, host) is expected
+    assert az.host_match(pattern, host) is expected
 
 
 def test_principal_wildcards():
-    assert am.str_match("*", "cluster.local/ns/a/sa/b") is True
-    assert am.str_match("*", None) is False
-    assert am.str_match("cluster.local/ns/a/*", "cluster.local/ns/a/sa/b") is True
-    assert am.str_match("*/sa/b", "cluster.local/ns/a/sa/b") is True
-    assert am.str_match("*/sa/c", "cluster.local/ns/a/sa/b") is False
+    assert az.str_match("*", "cluster.local/ns/a/sa/b") is True
+    assert az.str_match("*", None) is False
+    assert az.str_match("cluster.local/ns/a/*", "cluster.local/ns/a/sa/b") is True
+    assert az.str_match("*/sa/b", "cluster.local/ns/a/sa/b") is True
+    assert az.str_match("*/sa/c", "cluster.local/ns/a/sa/b") is False
 
 
 def test_root_namespace_policy_applies_everywhere_selector_across_namespaces():
@@ -329,9 +330,9 @@ def test_target_refs_bind_gateways_not_sidecars():
     svc_refs = [{"kind": "Service", "group": "", "name": "details"}]
     objs = bookinfo() + [gw, authz("gw-deny", "default", action="DENY", rules=[{}], target_refs=refs),
                          authz("svc-deny", "default", action="DENY", rules=[{}], target_refs=svc_refs)]
-    idx = am.build_index(objs)
-    assert [am.ref_text(p) for p in am.policies_for(idx, wl(idx, "default/gw"))] == ["default/gw-deny"]
-    assert am.policies_for(idx, wl(idx, "default/details-v1")) == []
+    idx = aw.build_index(objs)
+    assert [aw.ns_name(p) for p in az.policies_for(idx, wl(idx, "default/gw"))] == ["default/gw-deny"]
+    assert az.policies_for(idx, wl(idx, "default/details-v1")) == []
 
 
 def test_http_fields_on_tcp_ports():
@@ -353,15 +354,15 @@ def test_http_fields_on_tcp_ports():
     ({"name": "web", "port": 1, "appProtocol": "tcp"}, "tcp"), ({"name": "x", "port": 1, "protocol": "UDP"}, "other"),
 ])
 def test_port_protocol(port, expected):
-    assert am.port_protocol(port) == expected
+    assert aw.port_protocol(port) == expected
 
 
 def test_named_target_port_resolves_per_pod():
     p = pod("web-1", "default", {"app": "web"}, deployment="web")
     p["spec"]["containers"][0]["ports"] = [{"name": "http-api", "containerPort": 8081}]
-    assert am.resolve_target_port({"port": 80, "targetPort": "http-api"}, p) == 8081
-    assert am.resolve_target_port({"port": 80}, p) == 80
-    assert am.resolve_target_port({"port": 80, "targetPort": "nope"}, p) is None
+    assert aw.resolve_target_port({"port": 80, "targetPort": "http-api"}, p) == 8081
+    assert aw.resolve_target_port({"port": 80}, p) == 80
+    assert aw.resolve_target_port({"port": 80, "targetPort": "nope"}, p) is None
 
 
 # --------------------------------------------------------------------------- dry run
@@ -370,10 +371,10 @@ def test_dry_run_policies_do_not_enforce_and_report_would_deny():
     res = decide(objs, "default/productpage-v1", "default/details-v1")
     assert res["decision"] == "allow"
     assert res["would"]["decision"] == "deny" and res["would"]["policy"] == "default/allow-nothing"
-    idx = am.build_index(objs)
+    idx = aw.build_index(objs)
     matrix = am.compute_matrix(idx, namespaces=["default", "test"])
     cell = am.lookup(matrix, "default/productpage-v1", "details.default:9080")
-    assert am.cell_text(cell) == "ALLOW would deny (default/allow-nothing)"
+    assert ar.cell_text(cell) == "ALLOW would deny (default/allow-nothing)"
 
 
 def test_dry_run_that_changes_nothing_reports_nothing():
@@ -394,14 +395,14 @@ def test_mixed_backends_are_reported_per_workload():
 def test_markdown_and_table_and_diff():
     before = am.compute_matrix(bookinfo(), namespaces=["default", "test"])
     after = am.compute_matrix(bookinfo() + [peer_auth("default", "default", "STRICT")], namespaces=["default", "test"])
-    md = am.render_markdown(after)
+    md = ar.render_markdown(after)
     assert "| test/netpod (no sidecar) | RESET (default/default) |" in md
     assert "Sources without a sidecar: test/netpod" in md
-    changes = am.diff_matrices(before, after)
+    changes = ar.diff_matrices(before, after)
     assert sorted(c["destination"] for c in changes) == ["details.default:9080", "productpage.default:9080",
                                                          "ratings.default:9080", "reviews.default:9080"]
     assert all(c["source"] == "test/netpod" and c["before"] == "ALLOW" for c in changes)
-    assert "test/netpod -> ratings.default:9080 GET /: RESET (default/default)" in am.render_table(after)
+    assert "test/netpod -> ratings.default:9080 GET /: RESET (default/default)" in ar.render_table(after)
 
 
 def test_services_without_backends_and_udp_ports_are_left_out():
@@ -427,7 +428,7 @@ def test_gateways_ignore_peer_authentication_but_enforce_policies():
 
 def test_grid_rows_are_aligned_one_per_source():
     matrix = am.compute_matrix(bookinfo() + [peer_auth("default", "default", "STRICT")], namespaces=["default", "test"])
-    grid = am.render_grid(matrix)
+    grid = ar.render_grid(matrix)
     assert len(grid) == 1 + 7
     assert len(set(len(line) for line in grid)) == 1
     assert grid[0].startswith("| source ") and "ratings.default:9080 GET /" in grid[0]

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from ansible_collections.meshops.istio.plugins.module_utils.runners import traffic as tk
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema import ModelError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -39,12 +40,12 @@ def test_a_bad_model_fails_before_any_client_exists(params):
     model = shop()
     model["services"][0]["routes"][1]["destinations"][0]["weight"] = 60
     params = dict(params, model=model)
-    with pytest.raises(tk.ModelError) as info:
+    with pytest.raises(ModelError) as info:
         tk.run(params, dump=yaml.safe_dump, kube_factory=no_cluster)
     assert "service 'order': routes[1].destinations: weights 60 + 10 sum to 70" in str(info.value)
 
 
 def test_object_paths():
-    assert tk.Kube.path("VirtualService", "shop", "vsvc-order") == \
+    assert tk.object_path("VirtualService", "shop", "vsvc-order") == \
         "/apis/networking.istio.io/v1/namespaces/shop/virtualservices/vsvc-order"
-    assert tk.Kube.path("Gateway") == "/apis/networking.istio.io/v1/gateways"
+    assert tk.object_path("Gateway") == "/apis/networking.istio.io/v1/gateways"

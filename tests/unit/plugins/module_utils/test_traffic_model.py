@@ -1,4 +1,4 @@
-"""Unit tests for plugins/module_utils/traffic/model.py: validation, rendering, planning, drawing."""
+"""Unit tests for plugins/module_utils/traffic/: validation, rendering, planning, shifting, drawing."""
 
 import copy
 import os
@@ -8,7 +8,13 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils.traffic import model as tm
+from ansible_collections.meshops.istio.plugins.module_utils.kube import names
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import dot as td
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import plan as tp
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import render as tr
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import schema
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import shift as ts
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import validate as tv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -39,15 +45,15 @@ def base_model():
 
 
 def errors_of(model):
-    with pytest.raises(tm.ModelError) as info:
-        tm.validate(model)
+    with pytest.raises(schema.ModelError) as info:
+        tv.validate(model)
     return info.value.errors
 
 
 # --------------------------------------------------------------------------- examples
 def test_shop_example_renders_gateway_and_two_objects_per_service():
-    model = tm.validate(load_example("shop-model.yml"))
-    objects = tm.render(model)
+    model = tv.validate(load_example("shop-model.yml"))
+    objects = tr.render(model)
     names = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert names == [("Gateway", "main-gw"),
                      ("DestinationRule", "destrule-order"), ("DestinationRule", "destrule-delivery"),
@@ -57,8 +63,8 @@ def test_shop_example_renders_gateway_and_two_objects_per_service():
     for obj in objects:
         assert obj["apiVersion"] == "networking.istio.io/v1"
         assert obj["metadata"]["namespace"] == "shop"
-        assert obj["metadata"]["labels"][tm.MANAGED_BY_LABEL] == "meshops.istio"
-        assert obj["metadata"]["labels"][tm.MODEL_LABEL] == "shop"
+        assert obj["metadata"]["labels"][schema.MANAGED_BY_LABEL] == "meshops.istio"
+        assert obj["metadata"]["labels"][schema.MODEL_LABEL] == "shop"
     order = by_name(objects, "VirtualService", "vsvc-order")["spec"]
     assert order["hosts"] == ["shop.example.com"] and order["gateways"] == ["main-gw"]
     weighted = order["http"][1]
@@ -86,7 +92,7 @@ def test_shop_example_renders_gateway_and_two_objects_per_service():
 
 
 def test_bookinfo_example_matches_the_sample_routes():
-    objects = tm.render(tm.validate(load_example("bookinfo-model.yml")))
+    objects = tr.render(tv.validate(load_example("bookinfo-model.yml")))
     page = by_name(objects, "VirtualService", "vsvc-productpage")["spec"]
     assert page["gateways"] == ["bookinfo-gateway"] and page["hosts"] == ["*"]
     assert page["http"][0]["match"] == [
@@ -104,19 +110,19 @@ def test_bookinfo_example_matches_the_sample_routes():
 
 # --------------------------------------------------------------------------- defaults
 def test_service_defaults_to_stable_and_canary_subsets_and_a_mesh_route_to_stable():
-    model = tm.validate({"name": "m", "services": [{"name": "cart"}]})
+    model = tv.validate({"name": "m", "services": [{"name": "cart"}]})
     assert model["namespace"] == "default"
-    objects = tm.render(model)
+    objects = tr.render(model)
     assert [o["metadata"]["name"] for o in objects] == ["destrule-cart", "vsvc-cart"]
     assert objects[0]["spec"]["subsets"] == [{"name": "stable", "labels": {"version": "stable"}},
                                              {"name": "canary", "labels": {"version": "canary"}}]
     assert objects[1]["spec"] == {"hosts": ["cart"],
                                   "http": [{"route": [{"destination": {"host": "cart", "subset": "stable"}}]}]}
-    assert objects[1]["metadata"]["labels"][tm.SERVICE_LABEL] == "cart"
+    assert objects[1]["metadata"]["labels"][schema.SERVICE_LABEL] == "cart"
 
 
 def test_empty_routes_render_a_destination_rule_only():
-    objects = tm.render(tm.validate({"name": "m", "services": [{"name": "cart", "routes": []}]}))
+    objects = tr.render(tv.validate({"name": "m", "services": [{"name": "cart", "routes": []}]}))
     assert [o["kind"] for o in objects] == ["DestinationRule"]
 
 
@@ -126,7 +132,7 @@ def test_fault_percentages_and_numeric_durations_render_as_istio_expects():
         {"match": [{"headers": {"end-user": "jason"}}], "destinations": [{"subset": "stable"}],
          "fault": {"delay": {"fixed": 7}, "abort": {"http_status": 500, "percentage": 12.5}}, "timeout": 0.5},
         {"destinations": [{"subset": "stable"}]}]
-    route = tm.render(tm.validate(model))[-1]["spec"]["http"][0]
+    route = tr.render(tv.validate(model))[-1]["spec"]["http"][0]
     assert route["match"] == [{"headers": {"end-user": {"exact": "jason"}}}]
     assert route["fault"] == {"delay": {"fixedDelay": "7s", "percentage": {"value": 100}},
                               "abort": {"httpStatus": 500, "percentage": {"value": 12.5}}}
@@ -141,7 +147,7 @@ def test_every_match_condition_renders_with_istio_field_names():
                     "query_params": {"q": {"regex": "a.*"}}, "source_namespace": "front", "name": "m1"}],
          "destinations": [{"subset": "stable"}]},
         {"destinations": [{"subset": "stable"}]}]
-    match = tm.render(tm.validate(model))[-1]["spec"]["http"][0]["match"][0]
+    match = tr.render(tv.validate(model))[-1]["spec"]["http"][0]["match"][0]
     assert match == {"name": "m1", "uri": {"regex": "^/p/[0-9]+$"}, "method": {"exact": "GET"}, "port": 8080,
                      "sourceLabels": {"app": "web"}, "gateways": ["mesh"], "queryParams": {"q": {"regex": "a.*"}},
                      "ignoreUriCase": True, "sourceNamespace": "front"}
@@ -268,23 +274,23 @@ def test_all_errors_are_reported_at_once_and_the_message_names_the_model():
     model = base_model()
     model["services"][0]["routes"][0]["destinations"][0]["weight"] = 60
     model["services"][1]["load_balancer"] = "FASTEST"
-    with pytest.raises(tm.ModelError) as info:
-        tm.validate(model)
+    with pytest.raises(schema.ModelError) as info:
+        tv.validate(model)
     assert len(info.value.errors) == 2
     assert str(info.value).startswith("traffic model 'shop' is invalid (2 errors):")
 
 
 def test_a_model_that_is_not_a_mapping_is_refused():
     for bad in (None, [], "shop", {}):
-        with pytest.raises(tm.ModelError) as info:
-            tm.validate(bad)
+        with pytest.raises(schema.ModelError) as info:
+            tv.validate(bad)
         assert "non-empty mapping" in info.value.errors[0]
 
 
 def test_validate_does_not_modify_its_input():
     model = base_model()
     before = copy.deepcopy(model)
-    tm.render(tm.validate(model))
+    tr.render(tv.validate(model))
     assert model == before
 
 
@@ -293,13 +299,13 @@ def test_validate_does_not_modify_its_input():
                                          ("2h", 7200000), (3, 3000), ("-1s", -1000), ("7", None), ("s", None),
                                          (True, None)])
 def test_parse_duration(text, millis):
-    assert tm.parse_duration_ms(text) == millis
+    assert schema.parse_duration_ms(text) == millis
 
 
 def test_snake_and_camel_names():
-    assert tm.snake_to_camel("consecutive_5xx_errors") == "consecutive5xxErrors"
-    assert tm.snake_to_camel("http1_max_pending_requests") == "http1MaxPendingRequests"
-    assert tm.camel_to_snake("perTryTimeout") == "per_try_timeout"
+    assert schema.snake_to_camel("consecutive_5xx_errors") == "consecutive5xxErrors"
+    assert schema.snake_to_camel("http1_max_pending_requests") == "http1MaxPendingRequests"
+    assert schema.camel_to_snake("perTryTimeout") == "per_try_timeout"
 
 
 # --------------------------------------------------------------------------- planning
@@ -312,79 +318,79 @@ def live_copy(obj, rv="1", **label_overrides):
 
 
 def test_plan_creates_everything_on_an_empty_namespace():
-    desired = tm.render(tm.validate(base_model()))
-    steps = tm.plan(desired, [], "shop")
+    desired = tr.render(tv.validate(base_model()))
+    steps = tp.plan(desired, [], "shop")
     assert [pair[0] for pair in steps["apply"]] == desired
     assert steps["unchanged"] == [] and steps["prune"] == [] and steps["conflicts"] == []
 
 
 def test_plan_leaves_converged_objects_alone_even_with_extra_labels():
-    desired = tm.render(tm.validate(base_model()))
+    desired = tr.render(tv.validate(base_model()))
     live = [live_copy(o, **{"team": "payments"}) for o in desired]
-    steps = tm.plan(desired, live, "shop")
+    steps = tp.plan(desired, live, "shop")
     assert steps["apply"] == [] and len(steps["unchanged"]) == len(desired)
 
 
 def test_plan_updates_a_hand_edited_weight():
-    desired = tm.render(tm.validate(base_model()))
+    desired = tr.render(tv.validate(base_model()))
     live = [live_copy(o) for o in desired]
     vs = [o for o in live if o["metadata"]["name"] == "vsvc-order"][0]
     vs["spec"]["http"][0]["route"][0]["weight"] = 50
     vs["spec"]["http"][0]["route"][1]["weight"] = 50
-    steps = tm.plan(desired, live, "shop")
+    steps = tp.plan(desired, live, "shop")
     assert [(d["metadata"]["name"], c["metadata"]["resourceVersion"]) for d, c in steps["apply"]] == [("vsvc-order", "1")]
 
 
 def test_plan_prunes_what_left_the_model_routes_first_and_never_unmanaged_objects():
-    full = tm.render(tm.validate(base_model()))
+    full = tr.render(tv.validate(base_model()))
     smaller = base_model()
     smaller["services"] = smaller["services"][:1]
-    desired = tm.render(tm.validate(smaller))
+    desired = tr.render(tv.validate(smaller))
     unmanaged = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
                  "metadata": {"name": "hand-made", "namespace": "shop", "labels": {"team": "x"}}, "spec": {}}
-    other_model = live_copy(full[-1], **{tm.MODEL_LABEL: "other"})
+    other_model = live_copy(full[-1], **{schema.MODEL_LABEL: "other"})
     other_model["metadata"]["name"] = "vsvc-from-other"
-    steps = tm.plan(desired, [live_copy(o) for o in full] + [unmanaged, other_model], "shop")
-    assert [tm.object_ref(o) for o in steps["prune"]] == [
+    steps = tp.plan(desired, [live_copy(o) for o in full] + [unmanaged, other_model], "shop")
+    assert [names.describe(o) for o in steps["prune"]] == [
         "VirtualService shop/vsvc-product", "DestinationRule shop/destrule-product"]
-    no_prune = tm.plan(desired, [live_copy(o) for o in full], "shop", prune=False)
+    no_prune = tp.plan(desired, [live_copy(o) for o in full], "shop", prune=False)
     assert no_prune["prune"] == []
 
 
 def test_plan_refuses_to_take_over_unmanaged_or_foreign_objects():
-    desired = tm.render(tm.validate(base_model()))
+    desired = tr.render(tv.validate(base_model()))
     squatter = copy.deepcopy(desired[-1])
     squatter["metadata"]["labels"] = {"app": "order"}
-    foreign = live_copy(desired[0], **{tm.MODEL_LABEL: "payments"})
-    steps = tm.plan(desired, [squatter, foreign], "shop")
+    foreign = live_copy(desired[0], **{schema.MODEL_LABEL: "payments"})
+    steps = tp.plan(desired, [squatter, foreign], "shop")
     assert len(steps["conflicts"]) == 2
     assert "VirtualService shop/vsvc-product exists and is not managed by meshops.istio" in steps["conflicts"][1]
     assert "Gateway shop/main-gw belongs to traffic model 'payments', not 'shop'" in steps["conflicts"][0]
 
 
 def test_comparable_drops_server_fields():
-    desired = tm.render(tm.validate(base_model()))[0]
+    desired = tr.render(tv.validate(base_model()))[0]
     live = live_copy(desired)
     live["metadata"]["managedFields"] = [{"manager": "x"}]
     live["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": "{}"}
     live["status"] = {}
-    assert tm.comparable(live) == tm.comparable(desired)
+    assert tp.comparable(live) == tp.comparable(desired)
 
 
 def test_host_warnings_name_missing_services_only():
-    model = tm.validate(base_model())
-    warnings = tm.host_warnings(model, ["order"])
+    model = tv.validate(base_model())
+    warnings = tp.host_warnings(model, ["order"])
     assert warnings == ["service 'product': host 'product' is not a Service in namespace 'shop' (routes to it "
                         "fail until the Service exists)"]
-    assert tm.host_warnings(model, ["order", "product"]) == []
+    assert tp.host_warnings(model, ["order", "product"]) == []
 
 
 def test_subset_warnings_name_subsets_that_select_no_pod():
-    model = tm.validate(base_model())
+    model = tv.validate(base_model())
     pods = [{"app": "order", "version": "stable"}, {"version": "canary", "pod-template-hash": "x"},
             {"version": "stable"}]
-    assert tm.host_warnings(model, ["order", "product"], pods) == []
-    warnings = tm.host_warnings(model, ["order", "product"], [{"version": "stable"}])
+    assert tp.host_warnings(model, ["order", "product"], pods) == []
+    warnings = tp.host_warnings(model, ["order", "product"], [{"version": "stable"}])
     assert warnings == [
         "service 'order': subset 'canary' (version=canary) selects no pod in namespace 'shop' (requests routed to it "
         "fail with 503 until such pods run)",
@@ -399,14 +405,14 @@ def _live_gateway(namespace, name, hosts, port=80, selector=None):
 
 
 def test_gateway_conflicts_name_gateways_sharing_selector_port_and_hosts():
-    model = tm.validate(load_example("shop-model.yml"))
-    assert tm.gateway_conflicts(model, [
+    model = tv.validate(load_example("shop-model.yml"))
+    assert tp.gateway_conflicts(model, [
         _live_gateway("shop", "main-gw", ["*"]),                      # the model's own gateway
         _live_gateway("default", "bookinfo-gateway", ["*"], port=443),  # another port
         _live_gateway("default", "other-selector", ["*"], selector={"istio": "eastwest"}),
         _live_gateway("default", "other-host", ["books.example.com"]),
     ]) == []
-    warnings = tm.gateway_conflicts(model, [_live_gateway("default", "wild", ["*"]),
+    warnings = tp.gateway_conflicts(model, [_live_gateway("default", "wild", ["*"]),
                                             _live_gateway("web", "suffix", ["ns/*.example.com"])])
     assert warnings == [
         "gateway 'main-gw': port 80 hosts shop.example.com overlap Gateway default/wild on the same ingress "
@@ -416,30 +422,30 @@ def test_gateway_conflicts_name_gateways_sharing_selector_port_and_hosts():
 
 
 def test_short_host_strips_the_namespace_forms():
-    assert tm.short_host("reviews.default.svc.cluster.local", "default") == "reviews"
-    assert tm.short_host("reviews.default", "default") == "reviews"
-    assert tm.short_host("reviews.other.svc.cluster.local", "default") == "reviews.other.svc.cluster.local"
+    assert schema.short_host("reviews.default.svc.cluster.local", "default") == "reviews"
+    assert schema.short_host("reviews.default", "default") == "reviews"
+    assert schema.short_host("reviews.other.svc.cluster.local", "default") == "reviews.other.svc.cluster.local"
 
 
 # --------------------------------------------------------------------------- shifting
 def test_shift_weights_moves_the_weighted_route_and_keeps_pinned_ones():
     model = load_example("shop-model.yml")
-    shifted = tm.shift_weights(model, "order", 50)
+    shifted = ts.shift_weights(model, "order", 50)
     routes = [s for s in shifted["services"] if s["name"] == "order"][0]["routes"]
     assert routes[0]["destinations"] == [{"subset": "canary"}]  # testers keep the canary
     assert routes[1]["destinations"] == [{"subset": "stable", "weight": 50}, {"subset": "canary", "weight": 50}]
-    assert tm.route_weights(shifted, "order") == {"stable": 50, "canary": 50}
-    assert tm.route_weights(model, "order") == {"stable": 90, "canary": 10}
-    tm.validate(shifted)
+    assert ts.route_weights(shifted, "order") == {"stable": 50, "canary": 50}
+    assert ts.route_weights(model, "order") == {"stable": 90, "canary": 10}
+    tv.validate(shifted)
 
 
 def test_shift_weights_adds_a_route_to_a_service_without_routes_and_keeps_ports():
     model = {"name": "m", "services": [{"name": "cart"},
                                        {"name": "pay", "routes": [{"destinations": [{"subset": "stable", "port": 80}]}]}]}
-    shifted = tm.shift_weights(model, "cart", 10)
+    shifted = ts.shift_weights(model, "cart", 10)
     assert shifted["services"][0]["routes"] == [{"destinations": [{"subset": "stable", "weight": 90},
                                                                   {"subset": "canary", "weight": 10}]}]
-    pay = tm.shift_weights(model, "pay", 100)["services"][1]["routes"][0]["destinations"]
+    pay = ts.shift_weights(model, "pay", 100)["services"][1]["routes"][0]["destinations"]
     assert pay == [{"port": 80, "subset": "stable", "weight": 0}, {"port": 80, "subset": "canary", "weight": 100}]
     assert "routes" not in model["services"][0]
 
@@ -451,7 +457,7 @@ def test_shift_weights_adds_a_route_to_a_service_without_routes_and_keeps_ports(
 ])
 def test_shift_weights_errors(service, weight, message):
     with pytest.raises(ValueError) as info:
-        tm.shift_weights(load_example("shop-model.yml"), service, weight)
+        ts.shift_weights(load_example("shop-model.yml"), service, weight)
     assert message in str(info.value)
 
 
@@ -459,20 +465,20 @@ def test_shift_weights_needs_a_stable_canary_route():
     model = {"name": "m", "services": [{"name": "r", "subsets": [{"name": "v1", "labels": {"v": "1"}}],
                                         "routes": [{"destinations": [{"subset": "v1"}]}]}]}
     with pytest.raises(ValueError) as info:
-        tm.shift_weights(model, "r", 10)
+        ts.shift_weights(model, "r", 10)
     assert "no route between subsets 'stable' and 'canary'" in str(info.value)
 
 
 # --------------------------------------------------------------------------- drawing
 def test_dot_shows_gateway_services_subsets_weights_and_matches():
-    dot = tm.render_dot(tm.validate(load_example("shop-model.yml")))
+    dot = td.render_dot(tv.validate(load_example("shop-model.yml")))
     assert dot.startswith('digraph "traffic model shop" {')
     assert '"gw:main-gw" -> "svc:order" [label="shop.example.com"];' in dot
     assert '"svc:order" -> "subset:order:stable" [label="uri prefix /orders\\n90%\\ntimeout 10s, retries 3"];' in dot
     assert '"svc:product" -> "subset:product:canary" [label="uri prefix /products\\n0%", style=dotted];' in dot
     assert 'label="stable\\napp=order,version=stable\\nROUND_ROBIN"' in dot
     assert dot.count("subgraph") == 3
-    assert dot == tm.render_dot(tm.validate(load_example("shop-model.yml")))  # deterministic
+    assert dot == td.render_dot(tv.validate(load_example("shop-model.yml")))  # deterministic
 
 
 def test_dot_marks_mesh_routes_and_faults_and_escapes_quotes():
@@ -480,7 +486,7 @@ def test_dot_marks_mesh_routes_and_faults_and_escapes_quotes():
         {"match": [{"headers": {"end-user": {"regex": 'ja"son\\d'}}}], "destinations": [{"subset": "stable"}],
          "fault": {"delay": {"fixed": "7s", "percentage": 100}}},
         {"destinations": [{"subset": "stable"}]}]}]}
-    dot = tm.render_dot(tm.validate(model))
+    dot = td.render_dot(tv.validate(model))
     assert '"mesh" -> "svc:ratings" [label="ratings"];' in dot
     assert ('"svc:ratings" -> "subset:ratings:stable" [label="header end-user regex ja\\"son\\\\d\\n'
             'delay 7s @100%", color="#cc0000"];') in dot
@@ -491,7 +497,7 @@ def test_dot_marks_mesh_routes_and_faults_and_escapes_quotes():
 def test_graphviz_accepts_the_dot_text(tmp_path):
     for example, subset in (("shop-model.yml", ">stable<"), ("bookinfo-model.yml", ">v3<")):
         src = tmp_path / (example + ".dot")
-        src.write_text(tm.render_dot(tm.validate(load_example(example))), encoding="utf-8")
+        src.write_text(td.render_dot(tv.validate(load_example(example))), encoding="utf-8")
         proc = subprocess.run(["dot", "-Tsvg", str(src)], capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.count("<svg") == 1
@@ -499,6 +505,21 @@ def test_graphviz_accepts_the_dot_text(tmp_path):
 
 
 def test_manifest_is_multi_document_yaml_that_reads_back():
-    objects = tm.render(tm.validate(load_example("shop-model.yml")))
-    text = tm.render_manifest(objects, yaml.safe_dump)
+    objects = tr.render(tv.validate(load_example("shop-model.yml")))
+    text = tr.render_manifest(objects, yaml.safe_dump)
     assert list(yaml.safe_load_all(text)) == objects
+
+
+def test_canary_error_query_uses_the_host_namespace_and_the_default_subsets():
+    model = base_model()
+    query = ts.canary_error_query(model, "product")
+    selector = ('reporter="destination",destination_service_name="product",destination_service_namespace="shop",'
+                'destination_version="canary"')
+    assert query == ('sum(rate(istio_requests_total{%s,response_code=~"5.."}[1m])) / sum(rate(istio_requests_total{%s}[1m]))'
+                     % (selector, selector))
+    model["services"][1].update(host="product.shop.svc.cluster.local",
+                                subsets=[{"name": "next", "labels": {"version": "v2"}}])
+    query = ts.canary_error_query(model, "product", canary="next")
+    assert 'destination_service_name="product.shop.svc.cluster.local"' in query
+    assert 'destination_version="v2"' in query
+    assert 'destination_service_namespace="default"' in ts.canary_error_query({"services": []}, "x")

@@ -1,8 +1,11 @@
 """The control plane module's planning and uninstall decisions, with an in-memory API server."""
 
 import pytest
+import yaml
 
+from ansible_collections.meshops.istio.plugins.module_utils.kube import waiter
 from ansible_collections.meshops.istio.plugins.module_utils.runners import control_plane as run
+from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import RunnerError
 
 
 class FakeKube:
@@ -115,19 +118,16 @@ def test_plan_sets_the_namespace_of_namespaced_objects():
     assert differences == [{"object": "ConfigMap mesh/istio", "action": "create", "changes": []}]
 
 
-class FakeModule:
+class FakeIstioctl:
     """`istioctl uninstall --revision R` removes the revision's non-Base objects from `kube`, unless
     `keep` names objects a finalizer holds."""
 
-    def __init__(self, params, check_mode=False, kube=None, keep=()):
-        self.params = params
-        self.check_mode = check_mode
+    def __init__(self, kube=None, keep=()):
         self.commands = []
-        self.result = None
         self.kube = kube
         self.keep = keep
 
-    def run_command(self, cmd, data=None):
+    def __call__(self, cmd, data=None):
         self.commands.append(cmd)
         if self.kube is not None and cmd[1] == "uninstall":
             revision = cmd[cmd.index("--revision") + 1]
@@ -138,22 +138,24 @@ class FakeModule:
                     del self.kube.objects[key]
         return 0, "removed", ""
 
-    def exit_json(self, **result):
-        self.result = result
-        raise SystemExit(0)
 
-    def fail_json(self, **result):
-        self.result = dict(result, failed=True)
-        raise SystemExit(1)
+class Outcome:
+    """What the module would exit with: the result (failed=True for a RunnerError) and the commands run."""
+
+    def __init__(self, result, commands):
+        self.result = result
+        self.commands = commands
 
 
 def _absent(kube, check_mode=False, keep=(), **params):
-    module = FakeModule(dict({"istioctl": "istioctl", "namespace": "istio-system", "revision": "", "purge": False,
-                              "remove_crds": False, "kubeconfig": "kc", "context": "", "readiness_timeout": 0},
-                             **params), check_mode, kube, keep)
-    with pytest.raises(SystemExit):
-        run.absent(module, kube)
-    return module
+    params = dict({"istioctl": "istioctl", "namespace": "istio-system", "revision": "", "purge": False, "state": "absent",
+                   "remove_crds": False, "kubeconfig": "kc", "context": "", "readiness_timeout": 0}, **params)
+    istioctl = FakeIstioctl(kube, keep)
+    try:
+        result = run.run(params, check_mode=check_mode, run_command=istioctl, kube_factory=lambda *_args: kube)
+    except RunnerError as exc:
+        result = dict(exc.result(), failed=True)
+    return Outcome(result, istioctl.commands)
 
 
 def _cluster():
@@ -224,11 +226,11 @@ def test_wait_gone_polls_until_the_objects_disappear():
             kube.objects.pop(("Deployment", "istio-system", "istiod"))
 
     now = [0.0]
-    assert run.wait_gone(kube, [istiod], timeout=60, clock=lambda: now[0], sleep=sleep) == []
+    assert waiter.wait_gone(kube, [istiod], timeout=60, clock=lambda: now[0], sleep=sleep) == []
     assert len(polls) == 3
     kube = _cluster()
     ticks = iter(range(0, 1000, 10))
-    assert run.wait_gone(kube, [istiod], timeout=30, clock=lambda: next(ticks), sleep=lambda _s: None) == [istiod]
+    assert waiter.wait_gone(kube, [istiod], timeout=30, clock=lambda: next(ticks), sleep=lambda _s: None) == [istiod]
 
 
 def test_wait_gone_does_not_wait_for_a_new_object_of_the_same_name():
@@ -236,4 +238,61 @@ def test_wait_gone_does_not_wait_for_a_new_object_of_the_same_name():
     old = dict(kube.get("apps/v1", "Deployment", "istiod", "istio-system"))
     old["metadata"] = dict(old["metadata"], uid="uid-old")
     kube.objects[("Deployment", "istio-system", "istiod")]["metadata"]["uid"] = "uid-new"
-    assert run.wait_gone(kube, [old], timeout=0) == []
+    assert waiter.wait_gone(kube, [old], timeout=0) == []
+
+
+def _istiod(image="docker.io/istio/pilot:1.30.2"):
+    istiod = _obj("Deployment", "istiod", api_version="apps/v1", app="istiod")
+    istiod["spec"] = {"template": {"spec": {"containers": [{"name": "discovery", "image": image}]}}}
+    return istiod
+
+
+def _present(kube, manifest, version="1.30.2", check_mode=False, install_rc=0):
+    commands, warnings = [], []
+
+    def istioctl(cmd, data=None):
+        commands.append(cmd)
+        if cmd[1] == "manifest":
+            return 0, yaml.safe_dump_all(manifest), ""
+        return install_rc, "installed" if install_rc == 0 else "", "" if install_rc == 0 else "webhook timeout"
+    params = {"istioctl": "istioctl", "state": "present", "operator": "kind: IstioOperator\n", "version": version,
+              "namespace": "istio-system", "revision": "", "field_manager": "istio-operator", "readiness_timeout": 60,
+              "kubeconfig": "kc", "context": "lab"}
+    result = run.run(params, check_mode=check_mode, run_command=istioctl, warn=warnings.append,
+                     kube_factory=lambda *_args: kube)
+    return result, commands, warnings
+
+
+def test_present_on_a_converged_cluster_runs_only_manifest_generate():
+    kube = FakeKube([_istiod(), TAG])
+    result, commands, warnings = _present(kube, [_istiod()])
+    assert result["changed"] is False and result["action"] == "none" and result["command"] == []
+    assert result["live_version"] == "1.30.2" and result["message"].endswith("already runs 1.30.2")
+    assert [c[1] for c in commands] == ["manifest"] and warnings == []
+
+
+def test_present_installs_what_differs_and_check_mode_only_reports_it():
+    manifest = [_istiod(), _obj("ConfigMap", "istio")]
+    result, commands, _warnings = _present(FakeKube([_istiod(), TAG]), manifest, check_mode=True)
+    assert result["changed"] is True and result["action"] == "reconcile"
+    assert result["differences"] == [{"object": "ConfigMap istio-system/istio", "action": "create", "paths": []}]
+    assert result["command"][:2] == ["istioctl", "install"] and result["command"][-4:] == [
+        "--kubeconfig", "kc", "--context", "lab"]
+    assert [c[1] for c in commands] == ["manifest"]
+    result, commands, _warnings = _present(FakeKube([_istiod(), TAG]), manifest)
+    assert result["stdout"] == "installed" and [c[1] for c in commands] == ["manifest", "install"]
+
+
+def test_present_refuses_two_minor_releases_at_once():
+    with pytest.raises(RunnerError) as info:
+        _present(FakeKube([_istiod("docker.io/istio/pilot:1.28.0"), TAG]), [_istiod()], version="1.30.2")
+    assert info.value.msg.startswith("refusing to upgrade the control plane")
+    assert info.value.details == {"live_version": "1.28.0", "target_version": "1.30.2"}
+
+
+def test_a_failing_istioctl_install_is_a_runner_error_with_its_output():
+    with pytest.raises(RunnerError) as info:
+        _present(FakeKube([_istiod(), TAG]), [_istiod(), _obj("ConfigMap", "istio")], install_rc=1)
+    assert info.value.msg == "istioctl install failed (rc=1): webhook timeout"
+    assert info.value.details["rc"] == 1 and info.value.details["stderr"] == "webhook timeout"
+    assert info.value.details["command"][:2] == ["istioctl", "install"]

@@ -16,7 +16,7 @@ import yaml
 from ansible_collections.meshops.istio.plugins.module_utils.addons import plan as addons
 from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import AddonsError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))))
 SAMPLES = os.path.join(ROOT, "lab", "fixtures", "samples")
 
 # Small manifests in the shape of the release samples, written for these tests.
