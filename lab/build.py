@@ -16,6 +16,7 @@ roles/istioctl/defaults/main.yml, read through lab/collection.py.
 
 import argparse
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from . import collection
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSIONS_ENV = os.path.join(HERE, "versions.env")
+PROBE_SOURCE = os.path.join(HERE, "dataplane", "probe", "main.go")
 
 # Staging modules that k8s.io/kubernetes replaces with ./staging paths; each is published
 # on its own as k8s.io/<name> v0.<minor>.<patch>.
@@ -150,7 +152,25 @@ def pieces(v):
                   "-X", "%s.buildHub=docker.io/istio" % pkg, "-X", "%s.buildStatus=Clean" % pkg,
                   "-X", "%s.buildGitRevision=%s" % (pkg, pseudo.rsplit("-", 1)[-1])],
         }
-    return result
+    # The lab's data plane (lab/dataplane.py): Istio's pilot-agent (grpc-agent mode, no Envoy) and
+    # echo server from the same istio.io/istio module as istioctl, and the lab's own test client
+    # (lab/dataplane/probe), whose source is part of the cache key so an edit rebuilds it.
+    istio = result["istio"]
+    result["istio-dataplane"] = {
+        "version": "%s-%s" % (istio["version"], _digest(PROBE_SOURCE)), "dir": "istio-dataplane",
+        "binaries": ["pilot-agent", "server", "meshops-probe"],
+        "packages": ["istio.io/istio/pilot/cmd/pilot-agent", "istio.io/istio/pkg/test/echo/cmd/server",
+                     "./cmd/meshops-probe"],
+        "local": {"cmd/meshops-probe/main.go": PROBE_SOURCE},
+        "mod": istio["mod"], "x": istio["x"],
+    }
+    order = ["kubernetes", "etcd", "kwok", "istio", "istio-dataplane", PREVIOUS]
+    return dict((name, result[name]) for name in order)
+
+
+def _digest(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()[:10]
 
 
 def default_pieces(specs, skip_previous=False):
@@ -193,8 +213,12 @@ def _build_locked(name, spec, out):
     # tools.go pins the packages so `go mod tidy` keeps everything they import.
     with open(os.path.join(work, "tools.go"), "w", encoding="utf-8") as handle:
         handle.write("//go:build tools\n\npackage tools\n\nimport (\n")
-        handle.writelines('\t_ "%s"\n' % p for p in spec["packages"])
+        handle.writelines('\t_ "%s"\n' % p for p in spec["packages"] if not p.startswith("./"))
         handle.write(")\n")
+    # programs of this repository built inside the wrapper module (./cmd/...)
+    for rel, source in spec.get("local", {}).items():
+        os.makedirs(os.path.dirname(os.path.join(work, rel)), exist_ok=True)
+        shutil.copyfile(source, os.path.join(work, rel))
     run(["go", "mod", "tidy", "-e"], work)
     staging = out + ".partial"
     shutil.rmtree(staging, ignore_errors=True)

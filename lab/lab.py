@@ -6,8 +6,11 @@ Run from the checkout's root:
     python -m lab status [--name NAME]   what runs and where; exit 1 when something is down
     python -m lab down   [--name NAME]   stop everything; checks no process or port is left
     python -m lab env    [--name NAME]   print shell exports (KUBECONFIG, PATH) for the lab
+    python -m lab probe  [--name NAME] --from NS/APP --to HOST:PORT [-H k=v] [--count N]
+                                         gRPC calls from a pod of the data plane, as JSON
 
-Every process binds to 127.0.0.1. The lab's state lives in
+Every control-plane process binds to 127.0.0.1; the data plane (lab/dataplane.py) runs the mesh's
+pods in network namespaces of their own, with no route out of the lab's addresses. The lab's state lives in
 ``<cache>/labs/<name>/`` (``<cache>`` as in lab/build.py); the default lab ("meshops") also
 writes ``inventories/lab/`` in the checkout so ``ansible-playbook site.yml -i inventories/lab``
 works. See ../shared/LAB.md for the design.
@@ -41,11 +44,12 @@ ROOT = os.path.dirname(HERE)
 
 DEFAULT_NAME = "meshops"
 NODES = ("k3s-s", "k3s-w1", "k3s-w2")
-# Pod and Service addresses are only numbers in the lab: no container runs, there is no
-# kube-proxy, and no lab process dials them (tests/integration/test_lab.py checks every socket).
-# They cannot be in 127.0.0.0/8: EndpointSlice validation rejects loopback addresses, and
-# Services without endpoints would make the lab less real than it needs to be.
+# Pod and Service addresses cannot be in 127.0.0.0/8: EndpointSlice validation rejects loopback
+# addresses. They exist only inside the network namespaces the lab makes for its data plane
+# (lab/dataplane.py): a pod the lab runs holds its IP there; the root namespace has no route to
+# either range, and nothing outside those namespaces dials them (tests/integration/test_lab.py).
 POD_CIDR = "10.244.0.0/16"
+POD_PREFIX = 16
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_IP = "127.0.0.1"
 
@@ -476,10 +480,17 @@ addons_exposure:
   grafana: {{type: NodePort, node_port: 30002}}
   jaeger: {{type: NodePort, node_port: 30003}}
   prometheus: {{type: NodePort, node_port: 30004}}
-# No container runs in the lab: checks that need a data plane report themselves skipped.
-verify_data_plane: false
-verify_skip_reason: "lab, no data plane"
-""".format(name=lab.name, kubeconfig=lab.kubeconfig, out=os.path.join(lab.state, "out"),
+# The lab's data plane is proxyless gRPC (lab/dataplane.py): no Envoy. Checks only Envoy can
+# answer report themselves skipped; the others send real calls with the lab's test client.
+verify_data_plane: true
+verify_envoy: false
+verify_envoy_skip_reason: "proxyless gRPC data plane, no Envoy"
+verify_probe_command: ["{python}", "{lab_py}", "probe", "--name", "{name}"]
+# gRPC calls are POSTs: the Bookinfo viewer policies allow them besides GET.
+mesh_security_viewer_methods: [GET, POST]
+# Proxyless clients use mTLS only when a DestinationRule says so (no auto mTLS as with Envoy).
+traffic_tls: {{mode: ISTIO_MUTUAL}}
+""".format(name=lab.name, lab_py=os.path.join(HERE, "lab.py"), python=sys.executable, kubeconfig=lab.kubeconfig, out=os.path.join(lab.state, "out"),
            mirror=ports["mirror"], install=os.path.join(lab.state, "istio-releases"),
            link=os.path.join(lab.state, "bin", "istioctl"),
            webhooks="\n".join('  "%s": %d' % (rev, istiod_ports(info, rev)["https"]) for rev in istiod_revisions(info))))
@@ -520,13 +531,20 @@ def cmd_up(lab, args):
     cluster_up(lab, info)
     mirror_up(lab, info)
     istiod_up(lab, info)
+    dataplane().up(lab)
     write_inventory(lab, info)
     log("up in %.0f s" % (time.monotonic() - started))
     print("kubeconfig: %s\ninventory:  %s\nmirror:     %s" % (lab.kubeconfig, lab.inventory, info["mirror_url"]))
     return 0
 
 
-def lab_processes(lab):
+def dataplane():
+    from . import dataplane as module  # pylint: disable=import-outside-toplevel
+
+    return module
+
+
+def lab_processes(lab, with_pods=True):
     """(name, pid, alive) for every process the lab started."""
     procs = []
     pid_dir = os.path.join(lab.kwok_workdir, "clusters", lab.cluster, "pids")
@@ -542,7 +560,7 @@ def lab_processes(lab):
         pid = read_pid(path)
         if pid:
             procs.append((name, pid, pid_alive(pid)))
-    return procs
+    return procs + (dataplane().processes(lab) if with_pods else [])
 
 
 def cmd_status(lab, args):
@@ -561,6 +579,10 @@ def cmd_status(lab, args):
             continue
         rows.append((name, pid, "running" if alive else "DOWN", ""))
         problems += 0 if alive else 1
+    for key, record in sorted(dataplane().load_pods(lab).items()):
+        what = "mesh pod %s" % record["ip"] if record["mesh"] else "plain pod %s" % record["ip"]
+        rows.append(("pod " + key, "", record["state"], (what + " " + record.get("detail", "")).strip()))
+        problems += 1 if record["state"] == "failed" else 0
     ready = apiserver_ready(lab)
     problems += 0 if ready else 1
     rows.append(("api /readyz", "", "ok" if ready else "DOWN", "https://127.0.0.1:%d" % ports["apiserver"]))
@@ -604,6 +626,7 @@ def _istiod_ready(ports):
 
 def cmd_down(lab, _args):
     info = lab.load_info()
+    netns_left = dataplane().down(lab)
     pid_files = [(name, os.path.join(lab.state, name + ".pid")) for name in ("istiod-supervisor", "mirror")]
     for name, path in pid_files[:1] + sorted(istiod_pid_files(lab).items()) + pid_files[1:]:
         stop_pid(read_pid(path), name)
@@ -632,10 +655,10 @@ def cmd_down(lab, _args):
         if os.path.exists(path):
             os.remove(path)
     shutil.rmtree(lab.istiod_dir, ignore_errors=True)
-    if still or open_ports:
-        log("NOT clean: processes %s, listening ports %s" % (still, open_ports))
+    if still or open_ports or netns_left:
+        log("NOT clean: processes %s, listening ports %s, network namespaces %s" % (still, open_ports, netns_left))
         return 1
-    log("down: no lab process running, none of its ports listening")
+    log("down: no lab process running, none of its ports listening, no network namespace left")
     return 0
 
 
@@ -648,14 +671,27 @@ def cmd_env(lab, _args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab", description="The meshops.istio offline lab")
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "probe"])
     parser.add_argument("--name", default=os.environ.get("MESHOPS_LAB_NAME", DEFAULT_NAME),
                         help="lab name (default $MESHOPS_LAB_NAME or %s)" % DEFAULT_NAME)
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.add_argument("--skip-previous", action="store_true",
                         help="up: do not build or mirror the previous Istio release (only the canary-upgrade tests need it)")
+    probe = parser.add_argument_group("probe: send gRPC calls from a running pod of the lab's data plane, print JSON")
+    probe.add_argument("--from", dest="source", help="NAMESPACE/APP[/VERSION] or NAMESPACE/POD")
+    probe.add_argument("--to", help="HOST:PORT, e.g. reviews.bookinfo.svc.cluster.local:9080")
+    probe.add_argument("--header", "-H", action="append", default=[], help="request header key=value (repeatable)")
+    probe.add_argument("--count", type=int, default=1)
+    probe.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    probe.add_argument("--plain", action="store_true", help="call without mesh (no xDS, no mTLS) even from a mesh pod")
+    probe.add_argument("--batch", action="store_true", help="read a JSON list of probes from stdin, print a JSON list")
+    probe.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the source pod to run")
     args = parser.parse_args(argv)
     lab = Lab(args.name)
+    if args.command == "probe":
+        if not args.batch and not (args.source and args.to):
+            parser.error("probe needs --from and --to (or --batch)")
+        return dataplane().cmd_probe(lab, args)
     return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}[args.command](lab, args)
 
 

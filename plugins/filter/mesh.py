@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters over rules the collection's Python already knows, so roles do not copy them in Jinja.
 
-The rules live in module_utils (istio/operator.py, istio/release.py, istio/access_summary.py);
-these are thin wrappers.
+The rules live in module_utils (istio/operator.py, istio/release.py, istio/access_summary.py,
+kube/names.py); these are thin wrappers.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -17,7 +17,8 @@ from ansible_collections.meshops.istio.plugins.module_utils.istio.access_summary
 from ansible_collections.meshops.istio.plugins.module_utils.istio.operator import (
     injector_webhook_name, istiod_name, operator_file_name, revision_label, revision_problem,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.istio.release import is_version
+from ansible_collections.meshops.istio.plugins.module_utils.istio.release import is_digest, is_version
+from ansible_collections.meshops.istio.plugins.module_utils.kube.names import label_selectors, managed_labels
 
 
 def _text(value):
@@ -38,6 +39,28 @@ def istio_names(revision=""):
 def istio_version_ok(value):
     """True when ``value`` is an Istio release number (MAJOR.MINOR.PATCH, optional pre-release)."""
     return isinstance(value, str) and is_version(str.__str__(value))
+
+
+def istio_revision_ok(value):
+    """True when ``value`` is usable as a control plane revision name: "" (the default revision) or a DNS label."""
+    return isinstance(value, str) and revision_problem(str.__str__(value)) is None
+
+
+def istio_digest_ok(value):
+    """True when ``value`` is a sha256 digest of a release archive (64 hexadecimal digits)."""
+    return isinstance(value, str) and is_digest(str.__str__(value))
+
+
+def mesh_managed_labels(role=""):
+    """The labels on the objects the collection's role ``role`` creates (managed-by and the role)."""
+    return managed_labels(_text(role))
+
+
+def mesh_label_selectors(labels):
+    """A mapping of labels as the equality selectors ["key=value", ...] of kubernetes.core's label_selectors."""
+    if not isinstance(labels, dict):
+        raise AnsibleFilterError("mesh_label_selectors: the input must be a mapping of labels")
+    return label_selectors(dict((_text(k), _text(v)) for k, v in labels.items()))
 
 
 def mesh_ingress(service, nodes=None):
@@ -72,8 +95,12 @@ def mesh_unknown_vars(names, role, accepted, roles=None):
 class FilterModule(object):
     def filters(self):
         return {
+            "istio_digest_ok": istio_digest_ok,
             "istio_names": istio_names,
+            "istio_revision_ok": istio_revision_ok,
             "istio_version_ok": istio_version_ok,
             "mesh_ingress": mesh_ingress,
+            "mesh_label_selectors": mesh_label_selectors,
+            "mesh_managed_labels": mesh_managed_labels,
             "mesh_unknown_vars": mesh_unknown_vars,
         }

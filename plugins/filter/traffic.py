@@ -17,7 +17,9 @@ from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema impor
 from ansible_collections.meshops.istio.plugins.module_utils.traffic.shift import (
     canary_error_query, route_weights, shift_weights,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import check_shape, validate
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import (
+    check_shape, check_tls, validate, with_default_tls,
+)
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -50,12 +52,22 @@ def _load(model):
         return None, (["the model is not plain data: %s" % err], "traffic model is invalid: not plain data: %s" % err)
 
 
-def traffic_load(model):
+def traffic_load(model, tls=None):
     """Read a model (a mapping, or YAML text) without validating it: the traffic_model module does.
 
-    Returns ``errors`` (empty when the model is a non-empty mapping) and ``message``, and ``model``
-    (the model as plain data) when there are no errors.
+    ``tls`` (the traffic role's ``traffic_tls``) is checked and becomes the model's top-level
+    ``tls`` (the default of every DestinationRule) unless the model has its own; its errors name
+    it ``traffic_tls``. Returns ``errors`` (empty when the model is a non-empty mapping and ``tls``
+    is valid) and ``message``, and ``model`` (the model as plain data) when there are no errors.
     """
+    if tls:
+        try:
+            tls = _plain(tls)
+            errors = check_tls(tls, "traffic_tls")
+        except (TypeError, ValueError) as err:
+            errors = ["traffic_tls: must be plain data: %s" % err]
+        if errors:
+            return {"errors": errors, "message": "traffic_tls is invalid: %s" % "; ".join(errors), "source": ""}
     data, failure = _load(model)
     if failure is not None:
         return {"errors": failure[0], "message": failure[1]}
@@ -63,7 +75,7 @@ def traffic_load(model):
         check_shape(data)
     except ModelError as err:
         return {"errors": err.errors, "message": str(err)}
-    return {"errors": [], "message": "", "model": data}
+    return {"errors": [], "message": "", "model": with_default_tls(data, tls)}
 
 
 def traffic_render(model):

@@ -227,125 +227,12 @@ files:
   elements: str
 """
 
-import json
-import os
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.six.moves.urllib.parse import urlencode
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url
-from ansible_collections.meshops.istio.plugins.module_utils.access import gates as ag, identity as aid, matrix as am
-from ansible_collections.meshops.istio.plugins.module_utils.access import plaintext as apt, report as ar, workloads as aw
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, Kube, kube_argument_spec
-from ansible_collections.meshops.istio.plugins.module_utils.security.run import exit_with
-
-READ = (
-    ("v1", "Pod"), ("v1", "Service"),
-    ("security.istio.io/v1", "PeerAuthentication"), ("security.istio.io/v1", "AuthorizationPolicy"),
-    ("networking.istio.io/v1", "Gateway"), ("networking.istio.io/v1", "VirtualService"),
-)
-
-
-def read_cluster(kube):
-    objects = []
-    for api_version, kind in READ:
-        objects.extend(kube.list(api_version, kind))
-    return objects
-
-
-def run_checks(module, kube, before, after):
-    params = module.params
-    checks = []
-    wanted = params["checks"]
-    proposed_aps = [o for o in params["proposed"] if o.get("kind") == "AuthorizationPolicy"]
-    namespaces = params["namespaces"] or None
-    if "strict_gate" in wanted:
-        checks.append(ag.strict_gate(before, after, params["clients"], params["gate_exclude_namespaces"],
-                                     params["requests"], namespaces))
-    if "required_flows" in wanted:
-        checks.append(ag.required_flows_gate(after, params["required_flows"]))
-    if "ingress" in wanted:
-        checks.append(ag.ingress_guard(before, after))
-    if "probes" in wanted:
-        checks.append(ag.probe_guard(before, after, namespaces, params["exclude_namespaces"]))
-    if "prometheus_scrape" in wanted:
-        checks.append(ag.scrape_guard(before, after, params["prometheus"], namespaces, params["exclude_namespaces"]))
-    if "identity_mtls" in wanted:
-        policies = params["identity_policies"] if params["identity_policies"] is not None else (proposed_aps or None)
-        checks.append(aid.identity_guard(after, policies))
-    if "prometheus_plaintext" in wanted:
-        checks.append(plaintext_check(module, before, after))
-    if "principals" in wanted:
-        accounts = ["%s/%s" % (o["metadata"].get("namespace"), o["metadata"]["name"]) for o in kube.list("v1", "ServiceAccount")]
-        checks.append(aid.principals_check(after, accounts))
-    return checks
-
-
-def plaintext_check(module, before, after):
-    params = module.params
-    scope = apt.newly_strict(before, after)
-    response = params["prometheus_response"]
-    if response is None and params["prometheus_url"] and scope:
-        query = apt.plaintext_query(sorted(set(w["namespace"] for w in scope)), sorted(set(w["name"] for w in scope)),
-                                    params["prometheus_window"])
-        url = params["prometheus_url"].rstrip("/") + "/api/v1/query?" + urlencode({"query": query})
-        resp, info = fetch_url(module, url, method="GET")
-        if info["status"] != 200:
-            raise ValueError("Prometheus at %s answered %s: %s" % (params["prometheus_url"], info["status"], info.get("msg")))
-        response = json.loads(resp.read())
-    if response is None:
-        result = apt.prometheus_gate(None)
-        result["skipped"] = "no workload becomes STRICT" if not scope else "no Prometheus URL given"
-        return result
-    result = apt.prometheus_gate(response)
-    result["scope"] = [w["id"] for w in scope]
-    return result
-
-
-def write_if_changed(path, content, check_mode):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == content:
-                return False
-    except (IOError, OSError):
-        pass
-    if not check_mode:
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.rename(tmp, path)
-    return True
-
-
-def run(module):
-    params = module.params
-    kube = Kube(params["kubeconfig"], params["context"])
-    current = read_cluster(kube)
-    root, td = params["root_namespace"], params["trust_domain"]
-    after = aw.build_index(aw.overlay(current, params["proposed"], params["removed"]), root, td)
-    if params["baseline"] == "open":
-        before = aw.build_index(aw.without_security_policies(current), root, td)
-    else:
-        before = aw.build_index(current, root, td)
-    kwargs = dict(requests=params["requests"], namespaces=params["namespaces"] or None,
-                  exclude_namespaces=params["exclude_namespaces"])
-    matrix = am.compute_matrix(after, **kwargs)
-    changes = []
-    if params["proposed"] or params["removed"] or params["baseline"] == "open":
-        changes = ar.diff_matrices(am.compute_matrix(before, **kwargs), matrix)
-    checks = run_checks(module, kube, before, after)
-    refusals = ["%s: %s" % (c["name"], r) for c in checks for r in c["refusals"]]
-    result = dict(changed=False, matrix=matrix, table=ar.render_table(matrix), grid=ar.render_grid(matrix), changes=changes,
-                  checks=checks,
-                  refusals=refusals, passed=not refusals, summary=[ar.check_summary(c) for c in checks])
-    if params["output_dir"]:
-        base = os.path.join(params["output_dir"], params["report_name"])
-        files = [(base + ".json", json.dumps(matrix, indent=2, sort_keys=True) + "\n"),
-                 (base + ".md", ar.render_markdown(matrix))]
-        for path, content in files:
-            if write_if_changed(path, content, module.check_mode):
-                result["changed"] = True
-        result["files"] = [f[0] for f in files]
-    return result
+from ansible_collections.meshops.istio.plugins.module_utils.access import workloads as aw
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
+from ansible_collections.meshops.istio.plugins.module_utils.runners.access import CHECKS, run
+from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 
 
 def main():
@@ -359,9 +246,7 @@ def main():
             removed=dict(type="list", elements="dict", default=[]),
             root_namespace=dict(type="str", default=aw.ROOT_NAMESPACE),
             trust_domain=dict(type="str", default=aw.TRUST_DOMAIN),
-            checks=dict(type="list", elements="str", default=[],
-                        choices=["strict_gate", "required_flows", "ingress", "probes", "prometheus_scrape",
-                                 "identity_mtls", "prometheus_plaintext", "principals"]),
+            checks=dict(type="list", elements="str", default=[], choices=list(CHECKS)),
             clients=dict(type="list", elements="dict", default=[]),
             gate_exclude_namespaces=dict(type="list", elements="str", default=[]),
             required_flows=dict(type="list", elements="dict", default=[]),
@@ -377,9 +262,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if KUBERNETES_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    exit_with(module, run, "access matrix")
+    require_kubernetes(module)
+    run_module(module, run, "access matrix", fetch=lambda url: fetch_url(module, url, method="GET"))
 
 
 if __name__ == "__main__":

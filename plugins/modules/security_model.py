@@ -141,58 +141,10 @@ proposed:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR
+from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
+from ansible_collections.meshops.istio.plugins.module_utils.runners.security import run
 from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
-from ansible_collections.meshops.istio.plugins.module_utils.security.run import exit_with
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR, Kube
-
-
-def _delete_objects(refs):
-    return [{"apiVersion": r.get("apiVersion") or sm.API_VERSION, "kind": r["kind"],
-             "metadata": {"name": r["name"], "namespace": r["namespace"]}} for r in refs]
-
-
-def run(module):
-    p = module.params
-    if p["kubeconfig"]:
-        kube = Kube(p["kubeconfig"], p["context"])
-        for kind in sm.KINDS:
-            if kube.resource(sm.API_VERSION, kind) is None:
-                module.fail_json(msg="The API server does not serve %s %s: install Istio's control plane first "
-                                     "(playbooks/install.yml); nothing was applied." % (sm.API_VERSION, kind))
-        current = kube.list(sm.API_VERSION, "PeerAuthentication") + kube.list(sm.API_VERSION, "AuthorizationPolicy")
-        accounts = None
-        if p["check_service_accounts"]:
-            accounts = set("%s/%s" % (o["metadata"]["namespace"], o["metadata"]["name"]) for o in kube.list("v1", "ServiceAccount"))
-    else:
-        current = p["current"]
-        accounts = set(p["service_accounts"]) if (p["service_accounts"] is not None and p["check_service_accounts"]) else None
-
-    errors = sm.validate_model(p["peer_authentications"], p["authorization_policies"], accounts,
-                               p["peer_authentications_var"], p["authorization_policies_var"])
-    if errors:
-        module.fail_json(msg="The mesh_security model is invalid; nothing was applied:\n" + "\n".join(errors), errors=errors)
-
-    rendered = sm.render_model(p["peer_authentications"], p["authorization_policies"], p["mtls_stage"], p["authz_stage"])
-    plan = sm.plan(rendered, current)
-    result = dict(changed=False, objects=rendered, plan=plan, definitions=[], delete=[], proposed=[],
-                  snapshot=sm.snapshot(plan["changes"] + plan["prune"], current))
-    step = p["step"]
-    kind = {"mtls": "PeerAuthentication", "authz": "AuthorizationPolicy"}.get(step.split("_")[0])
-    key = {"PeerAuthentication": "peer_authentications", "AuthorizationPolicy": "authorization_policies"}.get(kind)
-    if step.endswith("_intermediate"):
-        result["definitions"] = sm.intermediate_definitions(rendered[key]["intermediate"], rendered[key]["final"], current)
-        result["proposed"] = rendered[key]["intermediate"]
-    elif step.endswith("_final"):
-        result["definitions"] = sm.put_definitions(rendered[key]["final"], current)
-        result["delete"] = _delete_objects([r for r in plan["prune"] if r["kind"] == kind])
-        result["proposed"] = rendered[key]["final"]
-    elif step == "restore":
-        if not p["snapshot"]:
-            module.fail_json(msg="step=restore needs a snapshot")
-        restore = sm.restore_plan(p["snapshot"], current)
-        result["definitions"] = restore["put"]
-        result["delete"] = _delete_objects(restore["delete"])
-    return result
 
 
 def main():
@@ -217,7 +169,7 @@ def main():
     )
     if module.params["kubeconfig"] and KUBERNETES_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    exit_with(module, run, "security model")
+    run_module(module, run, "security model")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Validates a traffic model (gateways, and per service its hosts, gateway binding, subsets,
     routes with match conditions and weights, load balancing, connection pool, outlier detection,
-    retries, timeouts and fault injection) and renders it into Istio C(networking.istio.io/v1)
+    client TLS, retries, timeouts and fault injection) and renders it into Istio C(networking.istio.io/v1)
     objects, a C(Gateway) per model gateway and C(vsvc-<service>) and C(destrule-<service>) per service.
   - The whole model is validated before anything is sent to the cluster; every error names the
     service (or gateway) and the field.
@@ -35,7 +35,11 @@ options:
   model:
     description:
       - The traffic model, a mapping with keys C(name) (required), C(namespace) (default C(default)),
-        C(gateways) and C(services).
+        C(tls), C(gateways) and C(services).
+      - C(tls) (top level, per service and per subset) is the DestinationRule's C(trafficPolicy.tls), with
+        C(mode) (V(ISTIO_MUTUAL), V(DISABLE), V(SIMPLE) or V(MUTUAL)), C(credential_name) and C(sni) (both
+        for V(SIMPLE) and V(MUTUAL) only, which need C(credential_name)). The top-level one is the
+        default of every service that sets none.
     type: dict
     required: true
   state:

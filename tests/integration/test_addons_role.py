@@ -287,7 +287,7 @@ def test_verify_records_addon_checks_and_skips_the_data_plane_by_name(installed,
     result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["addons"]})
     assert result.rc == 0, result.tail()
     # the debug callback wraps long messages: compare with white space folded
-    assert "SKIPPED (lab, no data plane): addons: productpage requests through the ingress reach Prometheus" \
+    assert "SKIPPED (proxyless gRPC data plane, no Envoy): addons: productpage requests through the ingress reach Prometheus" \
         in " ".join(result.output.split())
     with open(os.path.join(output_dir(lab), "verify.json"), encoding="utf-8") as handle:
         results = {r["name"]: r for r in json.load(handle)["results"]}
@@ -317,7 +317,7 @@ def test_absent_removes_what_it_added_and_nothing_else(installed, playbook, kube
 def test_traffic_check_fails_rather_than_passes_without_prometheus(mesh, lab, playbook):
     # With the addons removed there is no Prometheus to ask: asking for the data-plane check must
     # fail, naming why. (Nothing is sent anywhere: the check stops before the first request.)
-    result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["addons"], "verify_data_plane": True})
+    result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["addons"], "verify_data_plane": True, "verify_envoy": True})
     assert result.rc != 0
     assert "Failed checks: addons: productpage requests through the ingress reach Prometheus" in result.output
     with open(os.path.join(output_dir(lab), "verify.json"), encoding="utf-8") as handle:

@@ -194,7 +194,7 @@ def test_istioctl_analyze_reports_no_errors(istio):
 def test_verify_checks_bookinfo_and_skips_the_data_plane_check_by_name(istio, playbook, lab):
     result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["bookinfo"]})
     # the debug callback wraps long messages: compare with white space folded
-    assert "SKIPPED (lab, no data plane): bookinfo: productpage answers through the ingress gateway" in " ".join(result.output.split())
+    assert "SKIPPED (proxyless gRPC data plane, no Envoy): bookinfo: productpage answers through the ingress gateway" in " ".join(result.output.split())
     with open(os.path.join(lab.output_dir, "verify.json"), encoding="utf-8") as handle:
         results = dict((r["name"], r) for r in json.load(handle)["results"])
     assert results["bookinfo: productpage answers through the ingress gateway"]["status"] == "skipped"

@@ -24,7 +24,7 @@ NAME = "%s-labcheck" % os.environ["MESHOPS_LAB_NAME"] if os.environ.get("MESHOPS
 
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-from lab import build, lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
+from lab import build, dataplane, lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def lab_cmd(*args, check=True):
@@ -41,6 +41,8 @@ class SocketWatch(threading.Thread):
         self.samples = 0
         self.peers = set()
         self.listeners = set()
+        self.netns_peers = {}
+        self.netns_seen = set()
         self.stop = threading.Event()
 
     def pids(self):
@@ -49,17 +51,26 @@ class SocketWatch(threading.Thread):
     def run(self):
         while not self.stop.is_set():
             pids = self.pids()
-            out = subprocess.run(["ss", "-tanpH"], text=True, stdout=subprocess.PIPE, check=False).stdout
+            out = subprocess.run(["ss", "-tuanpH"], text=True, stdout=subprocess.PIPE, check=False).stdout
             for line in out.splitlines():
                 found = [int(p) for p in re.findall(r"pid=(\d+)", line)]
                 if not pids.intersection(found):
                     continue
                 cols = line.split()
-                state, local, peer = cols[0], cols[3], cols[4]
-                if state == "LISTEN":
+                state, local, peer = cols[1], cols[4], cols[5]
+                if state == "LISTEN" or (cols[0] == "udp" and state == "UNCONN"):
                     self.listeners.add(local.rsplit(":", 1)[0])
                 else:
                     self.peers.add(peer.rsplit(":", 1)[0])
+            # the data plane's namespaces: every socket there belongs to a lab process
+            for netns in dataplane.netns_list(dataplane.lab_netns(self.lab)):
+                out = subprocess.run(["ip", "netns", "exec", netns, "ss", "-tuanH"], text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout
+                for line in out.splitlines():
+                    cols = line.split()
+                    if len(cols) >= 6 and cols[1] not in ("LISTEN", "UNCONN"):
+                        self.netns_peers.setdefault(netns, set()).add(cols[5].rsplit(":", 1)[0])
+                self.netns_seen.add(netns)
             self.samples += 1
             time.sleep(0.3)
 
@@ -113,7 +124,7 @@ def installed(own_lab):
     while time.monotonic() < deadline:
         bundle = kubectl(lab, "get", "mutatingwebhookconfiguration", "istio-sidecar-injector", "-o",
                          "jsonpath={.webhooks[0].clientConfig.caBundle}", check=False).stdout
-        if bundle:
+        if bundle and labmod._istiod_ready(labmod.istiod_ports(lab.load_info(), "")):  # pylint: disable=protected-access
             break
         time.sleep(1)
     yield {"output": res.stdout, "watch": watch}
@@ -243,6 +254,145 @@ spec:
     assert "STRICt" in res.stderr and "Unsupported value" in res.stderr, res.stderr
 
 
+APP = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: echo}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, labels: {app: echo}}
+spec:
+  selector: {app: echo}
+  ports: [{name: grpc, port: 9080}]
+---
+# proxyless clients use mTLS only when a DestinationRule says so, and istiod serves PERMISSIVE as
+# STRICT to gRPC servers of injected pods (gRPC has no permissive mode)
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo-v7}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: echo, version: v7}}
+  template:
+    metadata: {labels: {app: echo, version: v7}}
+    spec:
+      serviceAccountName: echo
+      containers:
+      - {name: app, image: docker.io/library/busybox:1.36, ports: [{containerPort: 9080}]}
+"""
+
+
+def probe(source, to, *extra):
+    res = lab_cmd("probe", "--from", source, "--to", to, *extra, check=False)
+    assert res.returncode == 0, res.stdout
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dataplane_app(own_lab, installed):
+    """A Deployment with a Service in the injected namespace, answered by the lab's data plane."""
+    kubectl(own_lab, "apply", "-n", "injected", "-f", "-", stdin=APP)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        pods = dataplane.load_pods(own_lab)
+        if any(r["app"] == "echo" and r["state"] == "running" for r in pods.values()) and \
+                any(r["pod"] == "app" and r["state"] == "running" for r in pods.values()):
+            break
+        time.sleep(1)
+    return dataplane.load_pods(own_lab)
+
+
+def test_dataplane_runs_mesh_pods_with_their_identity(own_lab, dataplane_app):
+    records = {r["pod"]: r for r in dataplane_app.values() if r["namespace"] == "injected"}
+    echo = next(r for r in records.values() if r["app"] == "echo")
+    assert echo["state"] == "running" and echo["mesh"] and echo["ports"] == [9080], echo
+    assert records["app"]["state"] == "running", records
+    status = lab_cmd("status", check=False).stdout
+    assert "pod injected/%s" % echo["pod"] in status and "pilot-agent injected/%s" % echo["pod"] in status, status
+    # the workload certificate istiod's CA issued carries the pod's ServiceAccount identity
+    cert = os.path.join(echo["workdir"], "var/lib/istio/data/cert-chain.pem")
+    text = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", cert], text=True,
+                          stdout=subprocess.PIPE, check=True).stdout
+    assert "spiffe://cluster.local/ns/injected/sa/echo" in text, text
+    # its address is the one the cluster gave the pod, inside a namespace of the lab
+    pod_ip = kubectl(own_lab, "get", "pod", "-n", "injected", echo["pod"], "-o", "jsonpath={.status.podIP}").stdout
+    addrs = subprocess.run(["ip", "-n", echo["netns"], "-4", "-o", "addr", "show", "dev", "eth0"], text=True,
+                           stdout=subprocess.PIPE, check=True).stdout
+    assert pod_ip and " %s/" % pod_ip in addrs, (pod_ip, addrs)
+
+
+def test_dataplane_processes_never_probe_a_cloud(own_lab, dataplane_app):
+    pids = [pid for name, pid, alive in dataplane.processes(own_lab) if alive and name != "dataplane-supervisor"]
+    assert len(pids) >= 3, pids
+    for pid in pids:
+        with open("/proc/%d/environ" % pid, "rb") as handle:
+            env = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+        assert env.get(b"CLOUD_PLATFORM") == b"none", (pid, env.get(b"CLOUD_PLATFORM"))
+
+
+def test_dataplane_answers_a_mesh_call_with_the_pods_version(own_lab, dataplane_app):
+    result = probe("injected/app", "echo.injected.svc.cluster.local:9080", "--count", "5")
+    assert result["mode"] == "mesh" and result["source"]["pod"] == "app", result
+    assert [(c["code"], c["version"]) for c in result["calls"]] == [("OK", "v7")] * 5, result
+
+
+def test_every_dataplane_namespace_routes_only_lab_addresses(own_lab, dataplane_app):
+    namespaces = dataplane.netns_list(dataplane.lab_netns(own_lab))
+    assert len(namespaces) >= 3, namespaces
+    allowed = [ipaddress.ip_network(labmod.POD_CIDR), ipaddress.ip_network(labmod.SERVICE_CIDR)]
+    for netns in namespaces:
+        routes = subprocess.run(["ip", "-n", netns, "-4", "route", "show", "table", "all"], text=True,
+                                stdout=subprocess.PIPE, check=True).stdout.splitlines()
+        routes6 = subprocess.run(["ip", "-n", netns, "-6", "route", "show", "table", "all"], text=True,
+                                 stdout=subprocess.PIPE, check=True).stdout.strip()
+        assert not routes6, (netns, routes6)
+        for route in routes:
+            dest = route.split()[0]
+            if dest in ("local", "broadcast"):  # the local table: the namespace's own addresses
+                address = ipaddress.ip_address(route.split()[1].split("/")[0])
+                assert address.is_loopback or any(address in net for net in allowed), (netns, route)
+                continue
+            assert dest != "default", (netns, route)
+            network = ipaddress.ip_network(dest, strict=False)
+            assert network.is_loopback or any(network.subnet_of(net) for net in allowed), (netns, route)
+    # and the machine's own namespace has no route into the lab's networks
+    for route in subprocess.run(["ip", "-4", "route", "show", "table", "all"], text=True, stdout=subprocess.PIPE,
+                                check=True).stdout.splitlines():
+        dest = route.split()[0]
+        if dest in ("local", "broadcast", "default", "unreachable", "prohibit", "blackhole"):
+            continue
+        network = ipaddress.ip_network(dest, strict=False)
+        assert not any(network.overlaps(net) for net in allowed), route
+
+
+def test_dataplane_talks_only_to_lab_addresses(own_lab, installed, dataplane_app):
+    watch = installed["watch"]
+    probe("injected/app", "echo.injected.svc.cluster.local:9080", "--count", "3")
+    time.sleep(1)
+    pods = dataplane.load_pods(own_lab)
+    pod_ips = {r["ip"] for r in pods.values()}
+    relays = set(subprocess.run(["ip", "-n", dataplane.lab_netns(own_lab), "-4", "-o", "addr", "show", "dev", "br0"],
+                                text=True, stdout=subprocess.PIPE, check=True).stdout.split())
+    relay_ips = {w.split("/")[0] for w in relays if re.match(r"^\d+\.\d+\.\d+\.\d+/32$", w)}
+    assert relay_ips, relays
+    assert watch.netns_seen, "the watch saw no data-plane namespace"
+    seen = set()
+    for netns, peers in watch.netns_peers.items():
+        for peer in peers:
+            address = peer.strip("[]")
+            seen.add(address)
+            assert address in pod_ips or address in relay_ips or ipaddress.ip_address(address).is_loopback, (netns, peer)
+    assert seen & relay_ips, "no connection to istiod's relay was seen: %s" % seen
+
+
 def test_no_lab_process_talks_outside_loopback(installed):
     watch = installed["watch"]
     watch.stop.set()
@@ -288,8 +438,11 @@ def test_down_then_up_gives_a_fresh_cluster(own_lab, installed):
     lab = own_lab
     down = lab_cmd("down", check=False)
     assert down.returncode == 0, down.stdout
-    assert "no lab process running" in down.stdout
+    assert "no lab process running" in down.stdout and "no network namespace left" in down.stdout
     assert not [p for p in labmod.lab_processes(lab) if p[2]]
+    assert not dataplane.netns_list(dataplane.lab_netns(lab))
+    assert not [n for n in os.listdir("/etc/netns") if n.startswith(dataplane.lab_netns(lab))] \
+        if os.path.isdir("/etc/netns") else True
     assert lab_cmd("up").returncode == 0
     res = kubectl(lab, "get", "namespace", "injected", check=False)
     assert res.returncode != 0 and "NotFound" in res.stderr

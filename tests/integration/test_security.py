@@ -35,8 +35,8 @@ def principal(sa):
     return "%s/ns/%s/sa/%s" % (TD, NS, sa)
 
 
-def viewer(app, sa=None):
-    rule = {"to": [{"operation": {"methods": ["GET"]}}]}
+def viewer(app, sa=None, methods=("GET",)):
+    rule = {"to": [{"operation": {"methods": list(methods)}}]}
     if sa:
         rule["from"] = [{"source": {"principals": [principal(sa)]}}]
     return {"name": "%s-viewer" % app, "namespace": NS, "selector": {"app": app}, "action": "ALLOW", "rules": [rule]}
@@ -504,21 +504,104 @@ def test_strict_gate_refuses_on_plaintext_seen_by_prometheus_and_passes_without(
 
 
 # --------------------------------------------------------------------------- verify
-def test_verify_records_policy_checks_and_skips_the_data_plane_by_name(playbook, lab, bookinfo):
-    assert guard_run(playbook, aps=BOOKINFO_POLICIES).rc == 0
+# The lab's data plane speaks gRPC: every call is a POST, and a client uses mTLS only when a
+# DestinationRule says ISTIO_MUTUAL (no auto mTLS), as the lab inventory's traffic_tls sets for
+# the Bookinfo the roles deploy. This Bookinfo comes from the fixtures: give it those rules here.
+GRPC_POLICIES = ALLOW_NOTHING + [viewer("productpage", methods=("GET", "POST")),
+                                 viewer("details", "bookinfo-productpage", ("GET", "POST")),
+                                 viewer("reviews", "bookinfo-productpage", ("GET", "POST")),
+                                 viewer("ratings", "bookinfo-reviews", ("GET", "POST"))]
+NETPOD_CHECK = "security: a client without sidecar reaches ratings as the access matrix predicts (PERMISSIVE: answered, STRICT: reset)"
+CLIENT_CHECK = "security: productpage answers a mesh client as the access matrix predicts"
+DETAILS_CHECK = "security: productpage gets details as the access matrix predicts (denied until details-viewer exists)"
+REVIEWS_CHECK = "security: productpage gets reviews as the access matrix predicts (denied until reviews-viewer exists)"
+CELLS_CHECK = "security: every access-matrix cell the data plane can probe answers as predicted"
+
+
+@pytest.fixture
+def mutual_tls_rules(kube, bookinfo):
+    rules = [{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+              "metadata": {"name": "lab-mtls-%s" % svc, "namespace": NS},
+              "spec": {"host": svc, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}}
+             for svc in ("productpage", "details", "reviews", "ratings")]
+    create_all(kube, rules)
+    yield
+    for rule in rules:
+        delete(kube, "networking.istio.io/v1", "DestinationRule", rule["metadata"]["name"], NS)
+
+
+def verify_security(playbook, lab):
     result = playbook("playbooks/verify.yml", extra_vars={"verify_areas": ["security"], "verify_bookinfo_namespace": NS})
-    assert result.rc == 0, result.tail()
     with open(os.path.join(lab.output_dir, "verify.json"), encoding="utf-8") as handle:
-        results = dict((r["name"], r) for r in json.load(handle)["results"])
+        return result, dict((r["name"], r) for r in json.load(handle)["results"])
+
+
+def test_verify_compares_the_access_matrix_with_real_calls(playbook, lab, bookinfo, mutual_tls_rules):
+    assert guard_run(playbook, aps=GRPC_POLICIES).rc == 0
+    result, results = verify_security(playbook, lab)
+    assert result.rc == 0, result.tail()
     for title in ("the ingress gateway still reaches every destination its VirtualServices route to",
                   "kubelet probes that hit application ports are not blocked by mTLS or authorization",
                   "Prometheus can still scrape every annotated workload",
                   "rules naming principals or namespaces apply only where mTLS carries identities",
                   "every principal in an AuthorizationPolicy names an existing ServiceAccount"):
         assert results["security: " + title]["status"] == "passed", results["security: " + title]
-    skipped = [name for name, r in results.items() if r["status"] == "skipped"]
-    assert len(skipped) == 4 and all(name.startswith("security: ") for name in skipped)
-    assert "SKIPPED (lab, no data plane): security: a client without sidecar reaches ratings:9080/health" in result.output
+    # STRICT: the client without sidecar is refused; the mesh client and productpage are answered
+    assert results[NETPOD_CHECK] == {"name": NETPOD_CHECK, "status": "passed",
+                                     "detail": "test/meshops-verify-netpod -> ratings.secbook:9080: reset as predicted"}
+    assert results[CLIENT_CHECK]["detail"] == "secbook/meshops-verify-client -> productpage.secbook:9080: allow as predicted"
+    assert results[DETAILS_CHECK]["detail"] == "secbook/productpage-v1 -> details.secbook:9080: allow as predicted"
+    assert results[REVIEWS_CHECK]["detail"] == "secbook/productpage-v1 -> reviews.secbook:9080: allow as predicted"
+    cells = results[CELLS_CHECK]
+    assert cells["status"] == "passed" and ", 0 failed, " in cells["detail"], cells
+    assert int(cells["detail"].split(" passed")[0]) >= 20, cells  # every source x every Bookinfo port
+    assert not [name for name, r in results.items() if r["status"] != "passed"], results
+
+
+def test_verify_sees_productpage_denied_without_the_viewer_policies(playbook, lab, bookinfo, mutual_tls_rules):
+    # viewers that admit another principal than productpage's: productpage is denied
+    others = [p for p in GRPC_POLICIES if p["name"] not in ("details-viewer", "reviews-viewer")] + \
+        [viewer("details", "bookinfo-reviews", ("GET", "POST")), viewer("reviews", "bookinfo-reviews", ("GET", "POST"))]
+    assert guard_run(playbook, aps=others).rc == 0
+    result, results = verify_security(playbook, lab)
+    assert result.rc == 0, result.tail()
+    assert results[DETAILS_CHECK]["detail"] == "secbook/productpage-v1 -> details.secbook:9080: deny as predicted"
+    assert results[REVIEWS_CHECK]["detail"] == "secbook/productpage-v1 -> reviews.secbook:9080: deny as predicted"
+    assert results[CELLS_CHECK]["status"] == "passed", results[CELLS_CHECK]
+    # no viewer at all: only allow-nothing denies, which istiod does not send to proxyless servers
+    alone = [p for p in GRPC_POLICIES if p["name"] not in ("details-viewer", "reviews-viewer")]
+    assert guard_run(playbook, aps=alone).rc == 0
+    result, results = verify_security(playbook, lab)
+    assert result.rc == 0, result.tail()
+    details = results[DETAILS_CHECK]
+    assert details["status"] == "skipped" and details["detail"] == (
+        "secbook/productpage-v1 -> details.secbook:9080: predicted deny by secbook/allow-nothing, observed allow: proxyless "
+        "data plane: allow-nothing (an AuthorizationPolicy with an empty spec) is not sent by istiod"), details
+
+
+def test_verify_gets_methods_get_only_denied_on_grpc_as_predicted(playbook, lab, bookinfo, mutual_tls_rules):
+    # Bookinfo's GET-only viewers deny gRPC calls (POSTs): the matrix, asked about the call really
+    # sent, predicts it, so the checks pass with productpage denied.
+    assert guard_run(playbook, aps=BOOKINFO_POLICIES).rc == 0
+    result, results = verify_security(playbook, lab)
+    assert result.rc == 0, result.tail()
+    assert results[DETAILS_CHECK]["detail"] == "secbook/productpage-v1 -> details.secbook:9080: deny as predicted"
+
+
+def test_verify_under_permissive_reports_what_a_proxyless_data_plane_cannot_show(playbook, lab, bookinfo, mutual_tls_rules):
+    permissive = [{"name": "default", "namespace": NS, "mode": "PERMISSIVE"}]
+    assert guard_run(playbook, pas=permissive, aps=GRPC_POLICIES).rc == 0
+    result, results = verify_security(playbook, lab)
+    assert result.rc == 0, result.tail()
+    # the mesh client is answered under PERMISSIVE too
+    assert results[CLIENT_CHECK]["detail"] == "secbook/meshops-verify-client -> productpage.secbook:9080: allow as predicted"
+    # the matrix predicts the plaintext call is answered (here denied by ratings-viewer, which needs
+    # a principal); istiod serves PERMISSIVE as STRICT to gRPC servers: a named skip, not a pass
+    netpod = results[NETPOD_CHECK]
+    assert netpod["status"] == "skipped", netpod
+    assert "predicted deny (PERMISSIVE accepts plaintext), observed reset: proxyless data plane: gRPC has no permissive mode" \
+        in netpod["detail"], netpod
+    assert guard_run(playbook, aps=GRPC_POLICIES).rc == 0
 
 
 def test_verify_fails_when_the_policies_in_place_lock_the_ingress_out(playbook, lab, bookinfo):

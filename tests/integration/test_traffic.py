@@ -7,6 +7,7 @@ validation webhook) from playbooks/install.yml when it does not have it yet.
 import copy
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -89,6 +90,9 @@ BAD_MODELS = [
     ("gateway not in the model",
      lambda m: _order(m).update(gateways=["side-gw"]),
      "service 'order': gateways: gateway 'side-gw' is not defined in the model"),
+    ("destination tls mode",
+     lambda m: _order(m).update(tls={"mode": "STRICT"}),
+     "service 'order'.tls.mode: 'STRICT' is not accepted (accepted: ISTIO_MUTUAL, DISABLE, SIMPLE, MUTUAL)"),
 ]
 
 
@@ -344,6 +348,100 @@ def test_canary_promotion_input_errors(istio, playbook):
     steps = playbook(PROMOTION, extra_vars={"traffic_model_file": SHOP_FILE, "traffic_canary_service": "order",
                                             "traffic_canary_check_command": "true", "traffic_canary_steps": [50, 10]})
     assert steps.rc != 0 and "traffic_canary_steps=[50, 10]" in flat(steps.output)
+
+
+# --------------------------------------------------------------------------- DestinationRule tls
+TLS_NS = "traffic-tls"
+TLS_MODEL = {
+    "name": "mtls", "namespace": TLS_NS,
+    "services": [
+        {"name": "details"},
+        {"name": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                        {"name": "v2", "labels": {"version": "v2"}, "tls": {"mode": "DISABLE"}}]},
+        {"name": "ratings", "tls": {"mode": "SIMPLE", "credential_name": "ratings-ca", "sni": "ratings.example.com"}},
+    ],
+}
+
+
+def _tls_inventory(lab, tmp_path, traffic_tls):
+    """The lab's inventory plus group_vars/mesh_controller.yml setting traffic_tls (over the lab's all.yml)."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(lab.inventory, inventory)
+    (inventory / "group_vars" / "mesh_controller.yml").write_text(
+        yaml.safe_dump({"traffic_tls": traffic_tls}, explicit_start=True), encoding="utf-8")
+    return str(inventory)
+
+
+def _tls_rules(kube):
+    return dict((name[len("destrule-"):], obj["spec"]) for (kind, name), obj in managed(kube, "mtls", TLS_NS).items()
+                if kind == "DestinationRule")
+
+
+def test_destination_rule_tls_from_the_inventory_default_services_and_subsets(istio, playbook, kube, lab, tmp_path):
+    inventory = _tls_inventory(lab, tmp_path, {"mode": "ISTIO_MUTUAL"})
+    result = playbook(TRAFFIC, extra_vars={"traffic_model": TLS_MODEL, "traffic_check_hosts": False}, inventory=inventory)
+    assert result.rc == 0, result.tail()
+    rules = _tls_rules(kube)
+    assert sorted(rules) == ["details", "ratings", "reviews"]
+    assert rules["details"]["trafficPolicy"] == {"tls": {"mode": "ISTIO_MUTUAL"}}
+    assert rules["reviews"]["trafficPolicy"] == {"tls": {"mode": "ISTIO_MUTUAL"}}
+    assert [s.get("trafficPolicy") for s in rules["reviews"]["subsets"]] == [None, {"tls": {"mode": "DISABLE"}}]
+    assert rules["ratings"]["trafficPolicy"] == {
+        "tls": {"mode": "SIMPLE", "credentialName": "ratings-ca", "sni": "ratings.example.com"}}
+
+    again = playbook(TRAFFIC, extra_vars={"traffic_model": TLS_MODEL, "traffic_check_hosts": False}, inventory=inventory)
+    assert again.rc == 0 and again.changed == 0, again.tail()
+
+    # a top-level tls in the model wins over the inventory's default
+    own = dict(copy.deepcopy(TLS_MODEL), tls={"mode": "DISABLE"})
+    result = playbook(TRAFFIC, extra_vars={"traffic_model": own, "traffic_check_hosts": False}, inventory=inventory)
+    assert result.rc == 0, result.tail()
+    assert _tls_rules(kube)["details"]["trafficPolicy"] == {"tls": {"mode": "DISABLE"}}
+
+    # without the default, the services that set no tls lose it; the others keep theirs
+    plain = playbook(TRAFFIC, extra_vars={"traffic_model": TLS_MODEL, "traffic_check_hosts": False},
+                     inventory=_tls_inventory(lab, tmp_path / "none", {}))
+    assert plain.rc == 0, plain.tail()
+    rules = _tls_rules(kube)
+    assert "trafficPolicy" not in rules["details"] and "trafficPolicy" not in rules["reviews"]
+    assert rules["reviews"]["subsets"][1]["trafficPolicy"] == {"tls": {"mode": "DISABLE"}}
+    assert rules["ratings"]["trafficPolicy"]["tls"]["mode"] == "SIMPLE"
+
+
+@pytest.mark.parametrize("traffic_tls,model_tls,message", [
+    ({"mode": "STRICT"}, None,
+     "traffic_tls is invalid: traffic_tls.mode: 'STRICT' is not accepted (accepted: ISTIO_MUTUAL, DISABLE, SIMPLE, MUTUAL)"),
+    ({"mode": "SIMPLE"}, None,
+     "traffic_tls is invalid: traffic_tls.credential_name: mode SIMPLE needs credential_name"),
+    ({}, {"mode": "ISTIO_MUTUAL", "credential_name": "ratings-ca"},
+     "service 'ratings'.tls.credential_name: mode ISTIO_MUTUAL takes no credential_name (only SIMPLE and MUTUAL do)"),
+], ids=["traffic_tls mode", "traffic_tls without credential", "service tls with a credential"])
+def test_a_bad_destination_tls_is_named_and_changes_nothing(istio, playbook, kube, lab, tmp_path,
+                                                            traffic_tls, model_tls, message):
+    before = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "mtls", TLS_NS).items())
+    assert len(before) == 6
+    model = copy.deepcopy(TLS_MODEL)
+    model["services"][0]["port"] = 9080
+    if model_tls is not None:
+        model["services"][2]["tls"] = model_tls
+    fresh = dict(copy.deepcopy(model), name="mtls-bad", namespace="traffic-tls-bad")
+    for candidate in (model, fresh):
+        result = playbook(TRAFFIC, extra_vars={"traffic_model": candidate, "traffic_check_hosts": False},
+                          inventory=_tls_inventory(lab, tmp_path / candidate["name"], traffic_tls))
+        assert result.rc != 0, result.tail()
+        assert message in flat(result.output), result.tail()
+        if model_tls is not None:
+            assert "traffic model '%s' is invalid" % candidate["name"] in flat(result.output), result.tail()
+    after = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "mtls", TLS_NS).items())
+    assert after == before
+    assert kube.get("v1", "Namespace", "traffic-tls-bad") is None
+    assert managed(kube, "mtls-bad") == {}
+
+
+def test_destination_rule_tls_model_is_removed(istio, playbook, kube):
+    removed = playbook(TRAFFIC, extra_vars={"traffic_model": TLS_MODEL, "traffic_state": "absent"})
+    assert removed.rc == 0, removed.tail()
+    assert managed(kube, "mtls") == {}
 
 
 # --------------------------------------------------------------------------- removal

@@ -68,5 +68,13 @@ def test_the_istio_piece_is_built_from_the_pinned_commit():
 
 def test_skip_previous_leaves_out_only_the_previous_istio():
     specs = build.pieces(build.load_versions())
-    assert build.default_pieces(specs) == ["kubernetes", "etcd", "kwok", "istio", "istio-previous"]
-    assert build.default_pieces(specs, skip_previous=True) == ["kubernetes", "etcd", "kwok", "istio"]
+    assert build.default_pieces(specs) == ["kubernetes", "etcd", "kwok", "istio", "istio-dataplane", "istio-previous"]
+    assert build.default_pieces(specs, skip_previous=True) == ["kubernetes", "etcd", "kwok", "istio", "istio-dataplane"]
+
+
+def test_dataplane_piece_is_built_from_the_istio_module_and_keyed_by_the_probe_source():
+    specs = build.pieces(build.load_versions())
+    piece = specs["istio-dataplane"]
+    assert piece["mod"] == specs["istio"]["mod"] and piece["x"] == specs["istio"]["x"]
+    assert piece["version"].startswith(specs["istio"]["version"] + "-") and len(piece["version"].rsplit("-", 1)[1]) == 10
+    assert piece["binaries"] == ["pilot-agent", "server", "meshops-probe"]

@@ -68,6 +68,11 @@ def is_version(value):
     return bool(_VERSION_RE.match(value or ""))
 
 
+def is_digest(value):
+    """True for a sha256 digest as a release's checksum file gives it: 64 hexadecimal digits."""
+    return bool(_DIGEST_RE.match(value or ""))
+
+
 def validate_version(value):
     if not is_version(value):
         raise ReleaseError("%r is not an Istio release version; expected MAJOR.MINOR.PATCH such as 1.31.0, "

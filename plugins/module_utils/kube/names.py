@@ -111,3 +111,23 @@ COLLECTION = "meshops.istio"
 def collection_key(name):
     """The label or annotation key `meshops.istio/<name>` that this collection sets."""
     return "%s/%s" % (COLLECTION, name)
+
+
+# --------------------------------------------------------------------------- managed labels
+# Every object a role of this collection creates carries the managed-by label and the role's name;
+# removal selects by both, so objects made by hand or by other tools are never touched.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+ROLE_LABEL = collection_key("role")
+
+
+def managed_labels(role=None):
+    """The labels of an object that the collection's role `role` manages ({managed-by} alone without a role)."""
+    labels = {MANAGED_BY_LABEL: COLLECTION}
+    if role:
+        labels[ROLE_LABEL] = role
+    return labels
+
+
+def label_selectors(labels):
+    """`labels` as equality selectors ["key=value", ...], in the order given."""
+    return ["%s=%s" % (key, value) for key, value in labels.items()]

@@ -11,6 +11,8 @@ dict) and raises RunnerError when the run fails; it never exits. Commands are ru
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import traceback
+
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KubeClientError, kube_from_params
 
 
@@ -36,11 +38,19 @@ def connect(params, kube_factory):
         raise RunnerError(str(exc))
 
 
-def run_module(module, run, **kwargs):
+def run_module(module, run, what=None, **kwargs):
     """Call `run(module.params, check_mode=module.check_mode, **kwargs)`, then exit the module with its
-    result, or fail it with the RunnerError's message and details."""
+    result, or fail it with the RunnerError's message and details.
+
+    With `what` (such as "security model"), any other exception fails the module with
+    "<what> failed: <error>" and the traceback; without it, it is not caught.
+    """
     try:
         result = run(module.params, check_mode=module.check_mode, **kwargs)
     except RunnerError as exc:
         module.fail_json(**exc.result())
+    except Exception as exc:  # pylint: disable=broad-except
+        if what is None:
+            raise
+        module.fail_json(msg="%s failed: %s" % (what, exc), exception=traceback.format_exc())
     module.exit_json(**result)

@@ -28,14 +28,14 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube.names import (
     is_dns_subdomain,
     is_label_key,
     is_label_value,
+    managed_labels,
     parse_principal,
     ref,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.security.api import ACTIONS, DRY_RUN_ANNOTATION, MTLS_MODES
 
 API_VERSION = "security.istio.io/v1"
-MANAGED_LABELS = {"app.kubernetes.io/managed-by": "meshops.istio", "meshops.istio/role": "mesh_security"}
-MANAGED_SELECTOR = "meshops.istio/role=mesh_security"
+MANAGED_LABELS = managed_labels("mesh_security")
 MTLS_STAGES = ("permissive", "strict")
 AUTHZ_STAGES = ("dry_run", "enforce")
 KINDS = ("PeerAuthentication", "AuthorizationPolicy")

@@ -37,6 +37,8 @@ def _render_policy(policy):
         out["connectionPool"] = pool
     if "outlier_detection" in policy:
         out["outlierDetection"] = _render_block(policy["outlier_detection"], OUTLIER)
+    if "tls" in policy:
+        out["tls"] = dict((snake_to_camel(key), value) for key, value in policy["tls"].items())
     return out
 
 

@@ -6,6 +6,7 @@ A model describes the Istio routing of one namespace::
 
     name: shop                      # becomes the label meshops.istio/model=shop
     namespace: shop
+    tls: {mode: ISTIO_MUTUAL}       # optional: the tls of every service without its own
     gateways:
       - name: main-gw               # rendered as Gateway main-gw
         selector: {istio: ingressgateway}
@@ -13,9 +14,11 @@ A model describes the Istio routing of one namespace::
     services:
       - name: order                 # rendered as vsvc-order and destrule-order
         gateways: [main-gw]         # omitted or [] = mesh only
+        tls: {mode: ISTIO_MUTUAL}   # DestinationRule trafficPolicy.tls; default: the model's tls
         subsets:                    # default: stable (version=stable), canary (version=canary)
           - {name: stable, labels: {version: stable}}
-          - {name: canary, labels: {version: canary}, load_balancer: RANDOM}
+          - {name: canary, labels: {version: canary}, load_balancer: RANDOM,
+             tls: {mode: SIMPLE, credential_name: order-canary-client}}
         routes:
           - match: [{uri: {prefix: /orders}}]
             destinations: [{subset: stable, weight: 90}, {subset: canary, weight: 10}]
@@ -59,13 +62,19 @@ DEFAULT_SUBSETS = ({"name": "stable", "labels": {"version": "stable"}},
                    {"name": "canary", "labels": {"version": "canary"}})
 DEFAULT_SELECTOR = {"istio": "ingressgateway"}
 
-MODEL_KEYS = ("name", "namespace", "gateways", "services")
+MODEL_KEYS = ("name", "namespace", "tls", "gateways", "services")
 GATEWAY_KEYS = ("name", "selector", "servers")
 SERVER_KEYS = ("port", "protocol", "hosts", "name", "tls")
 TLS_KEYS = ("mode", "credential_name")
 SERVICE_KEYS = ("name", "host", "hosts", "gateways", "port", "subsets", "routes",
-                "load_balancer", "connection_pool", "outlier_detection")
-SUBSET_KEYS = ("name", "labels", "load_balancer", "connection_pool", "outlier_detection")
+                "load_balancer", "connection_pool", "outlier_detection", "tls")
+SUBSET_KEYS = ("name", "labels", "load_balancer", "connection_pool", "outlier_detection", "tls")
+# The client side TLS of a DestinationRule (trafficPolicy.tls, per service and per subset; the
+# model's top-level tls is the default of every service). Modes that present a credential need
+# credential_name (a Secret in the client's namespace) and may set sni; the others take neither.
+DESTINATION_TLS_KEYS = ("mode", "credential_name", "sni")
+DESTINATION_TLS_MODES = ("ISTIO_MUTUAL", "DISABLE", "SIMPLE", "MUTUAL")
+CREDENTIAL_TLS_MODES = ("SIMPLE", "MUTUAL")
 ROUTE_KEYS = ("name", "match", "destinations", "timeout", "retries", "fault")
 DESTINATION_KEYS = ("subset", "weight", "host", "port")
 MATCH_KEYS = ("name", "uri", "method", "authority", "scheme", "headers", "query_params", "port",

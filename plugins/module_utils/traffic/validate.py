@@ -10,10 +10,11 @@ import copy
 from ansible_collections.meshops.istio.plugins.module_utils.kube.names import is_dns_label, is_dns_subdomain
 from ansible_collections.meshops.istio.plugins.module_utils.traffic.checker import Checker
 from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema import (
-    ABORT_KEYS, DEFAULT_SELECTOR, DEFAULT_SUBSETS, DELAY_KEYS, DESTINATION_KEYS, DR_PREFIX, FAULT_KEYS,
-    GATEWAY_KEYS, HTTP_POOL, LOAD_BALANCERS, MATCH_KEYS, MODEL_KEYS, ModelError, OUTLIER, PROTOCOLS,
-    RETRY_KEYS, ROUTE_KEYS, SERVER_KEYS, SERVICE_KEYS, STRING_MATCH_TYPES, SUBSET_KEYS, TCP_POOL, TLS_KEYS,
-    TLS_MODES, duration_text, is_header_name, is_host, is_int, is_str, short_host,
+    ABORT_KEYS, CREDENTIAL_TLS_MODES, DEFAULT_SELECTOR, DEFAULT_SUBSETS, DELAY_KEYS, DESTINATION_KEYS,
+    DESTINATION_TLS_KEYS, DESTINATION_TLS_MODES, DR_PREFIX, FAULT_KEYS, GATEWAY_KEYS, HTTP_POOL, LOAD_BALANCERS,
+    MATCH_KEYS, MODEL_KEYS, ModelError, OUTLIER, PROTOCOLS, RETRY_KEYS, ROUTE_KEYS, SERVER_KEYS, SERVICE_KEYS,
+    STRING_MATCH_TYPES, SUBSET_KEYS, TCP_POOL, TLS_KEYS, TLS_MODES, duration_text, is_header_name, is_host,
+    is_int, is_str, short_host,
 )
 
 
@@ -44,6 +45,7 @@ def validate(model):
     if not is_dns_label(namespace):
         chk.error("model", "namespace %r must be a DNS label" % (namespace,))
 
+    default_tls = _validate_tls(chk, model["tls"], "model.tls") if "tls" in model else None
     gateways = _validate_gateways(chk, model.get("gateways"))
     gateway_names = set(g["name"] for g in gateways)
     raw_services = chk.sequence(model.get("services"), "model.services")
@@ -55,7 +57,7 @@ def validate(model):
             chk.error("services[%d]" % index, "must be a mapping, got %r" % (service,))
             continue
         svc = _validate_service(chk, service, where, namespace if is_str(namespace) else "default",
-                                gateway_names)
+                                gateway_names, default_tls)
         if svc is None:
             continue
         if svc["name"] in seen:
@@ -152,8 +154,56 @@ def _check_gateway_refs(chk, refs, where, gateway_names):
     return refs
 
 
-def _validate_policy(chk, holder, where):
-    """Validate load_balancer, connection_pool and outlier_detection of a service or subset."""
+def check_tls(tls, where="model.tls"):
+    """The errors of a DestinationRule ``tls`` block (empty when it is valid); ``where`` names it."""
+    chk = Checker()
+    _validate_tls(chk, tls, where)
+    return chk.errors
+
+
+def with_default_tls(model, tls):
+    """A copy of a (raw) model whose top-level ``tls`` is ``tls`` unless the model sets its own.
+
+    The traffic role hands its ``traffic_tls`` in here, so an inventory can give every
+    DestinationRule of every model a TLS mode; an empty ``tls`` leaves the model as it is.
+    """
+    if not tls or not isinstance(model, dict) or "tls" in model:
+        return model
+    out = dict(model)
+    out["tls"] = copy.deepcopy(tls)
+    return out
+
+
+def _validate_tls(chk, tls, where):
+    """Validate a DestinationRule tls block; return it normalized, or None when it is invalid."""
+    errors = len(chk.errors)
+    tls = chk.mapping(tls, where, DESTINATION_TLS_KEYS, required=("mode",))
+    mode = tls.get("mode")
+    if mode is not None and mode not in DESTINATION_TLS_MODES:
+        chk.error(where + ".mode", "%r is not accepted (accepted: %s)" % (mode, ", ".join(DESTINATION_TLS_MODES)))
+    elif mode in CREDENTIAL_TLS_MODES:
+        if "credential_name" not in tls:
+            chk.error(where + ".credential_name", "mode %s needs credential_name, the name of the Secret holding "
+                      "the client's credential" % mode)
+    elif mode is not None:
+        for key in ("credential_name", "sni"):
+            if key in tls:
+                chk.error(where + "." + key, "mode %s takes no %s (only %s do)"
+                          % (mode, key, " and ".join(CREDENTIAL_TLS_MODES)))
+    if "credential_name" in tls:
+        chk.string(tls["credential_name"], where + ".credential_name", is_dns_subdomain, "Secret name")
+    if "sni" in tls:
+        chk.string(tls["sni"], where + ".sni", lambda v: is_host(v) and "*" not in v, "host name")
+    if len(chk.errors) > errors:
+        return None
+    return dict((key, tls[key]) for key in DESTINATION_TLS_KEYS if key in tls)
+
+
+def _validate_policy(chk, holder, where, default_tls=None):
+    """Validate load_balancer, connection_pool, outlier_detection and tls of a service or subset.
+
+    ``default_tls`` (the model's tls) applies when ``holder`` sets no tls of its own.
+    """
     policy = {}
     if "load_balancer" in holder:
         lb = holder["load_balancer"]
@@ -170,6 +220,12 @@ def _validate_policy(chk, holder, where):
     if "outlier_detection" in holder:
         policy["outlier_detection"] = _validate_block(chk, holder["outlier_detection"],
                                                       where + ".outlier_detection", OUTLIER)
+    if "tls" in holder:
+        tls = _validate_tls(chk, holder["tls"], where + ".tls")
+        if tls:
+            policy["tls"] = tls
+    elif default_tls:
+        policy["tls"] = dict(default_tls)
     return policy
 
 
@@ -186,7 +242,7 @@ def _validate_block(chk, block, where, spec):
     return dict(block)
 
 
-def _validate_service(chk, service, where, namespace, gateway_names):
+def _validate_service(chk, service, where, namespace, gateway_names, default_tls=None):
     chk.mapping(service, where, SERVICE_KEYS, required=("name",))
     name = service.get("name")
     if not (is_dns_label(name) and len(name) <= 63 - len(DR_PREFIX)):
@@ -206,7 +262,7 @@ def _validate_service(chk, service, where, namespace, gateway_names):
     if port is not None:
         chk.integer(port, where + ": port", 1, 65535)
 
-    policy = _validate_policy(chk, service, where)
+    policy = _validate_policy(chk, service, where, default_tls)
 
     subsets = []
     seen_subsets = set()

@@ -4,6 +4,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.meshops.istio.plugins.filter import mesh
+from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
 
 
 def node(name, *addresses):
@@ -19,7 +20,9 @@ def service(ports, lb=None, kind="NodePort"):
 
 
 def test_filters_are_registered():
-    assert sorted(mesh.FilterModule().filters()) == ["istio_names", "istio_version_ok", "mesh_ingress", "mesh_unknown_vars"]
+    assert sorted(mesh.FilterModule().filters()) == [
+        "istio_digest_ok", "istio_names", "istio_revision_ok", "istio_version_ok", "mesh_ingress", "mesh_label_selectors",
+        "mesh_managed_labels", "mesh_unknown_vars"]
 
 
 @pytest.mark.parametrize("revision,names", [
@@ -41,6 +44,37 @@ def test_istio_names_refuses_a_bad_revision():
                                       (1.31, False), ("", False), (None, False)])
 def test_istio_version_ok(value, ok):
     assert mesh.istio_version_ok(value) is ok
+
+
+@pytest.mark.parametrize("value,ok", [("", True), ("canary", True), ("1-31-0", True), ("a" * 63, True),
+                                      ("1.31", False), ("Canary", False), ("-a", False), ("a-", False), ("a" * 64, False),
+                                      ("a_b", False), (None, False), (1, False)])
+def test_istio_revision_ok(value, ok):
+    # the rule of control_plane_revision (istio/operator.py revision_problem over kube/names.py is_dns_label)
+    assert mesh.istio_revision_ok(value) is ok
+
+
+@pytest.mark.parametrize("value,ok", [("0123456789abcdef" * 4, True), ("0123456789ABCDEF" * 4, True), ("0" * 63, False),
+                                      ("sha256:" + "0" * 64, False), ("", False), (None, False), (12, False)])
+def test_istio_digest_ok(value, ok):
+    assert mesh.istio_digest_ok(value) is ok
+
+
+def test_mesh_managed_labels_are_the_labels_the_modules_set():
+    # the values the integration tests read back from the cluster: keep them
+    assert mesh.mesh_managed_labels("mesh_security") == {"app.kubernetes.io/managed-by": "meshops.istio",
+                                                         "meshops.istio/role": "mesh_security"}
+    assert mesh.mesh_managed_labels("") == {"app.kubernetes.io/managed-by": "meshops.istio"}
+    assert mesh.mesh_managed_labels() == {"app.kubernetes.io/managed-by": "meshops.istio"}
+    assert mesh.mesh_managed_labels("mesh_security") == sm.MANAGED_LABELS
+
+
+def test_mesh_label_selectors():
+    assert mesh.mesh_label_selectors(mesh.mesh_managed_labels("mesh_security")) == [
+        "app.kubernetes.io/managed-by=meshops.istio", "meshops.istio/role=mesh_security"]
+    assert mesh.mesh_label_selectors({}) == []
+    with pytest.raises(AnsibleFilterError, match="mapping"):
+        mesh.mesh_label_selectors(["app=x"])
 
 
 def test_mesh_ingress_nodeports_and_urls_of_every_node():

@@ -42,7 +42,7 @@ def test_render_returns_the_errors_of_a_bad_model_instead_of_raising():
     assert rendered["errors"] == [
         "service 'order': routes[1].destinations: weights 90 + 30 sum to 120; they must sum to 100",
         "service 'delivery': unknown key 'timeout' (accepted: name, host, hosts, gateways, port, subsets, routes, "
-        "load_balancer, connection_pool, outlier_detection)"]
+        "load_balancer, connection_pool, outlier_detection, tls)"]
     assert rendered["message"].startswith("traffic model 'shop' is invalid (2 errors):")
     assert "manifest" not in rendered
 
@@ -98,6 +98,31 @@ def test_load_reads_without_validating():
     bad = shop()
     bad["services"][0]["routes"][1]["destinations"][0]["weight"] = 60
     assert traffic.traffic_load(bad)["errors"] == []
+
+
+def test_load_fills_in_the_default_tls_unless_the_model_has_its_own():
+    loaded = traffic.traffic_load(shop(), tls={"mode": TaggedStr("ISTIO_MUTUAL")})
+    assert loaded["errors"] == [] and loaded["model"] == dict(shop(), tls={"mode": "ISTIO_MUTUAL"})
+    own = dict(shop(), tls={"mode": "DISABLE"})
+    assert traffic.traffic_load(own, tls={"mode": "ISTIO_MUTUAL"})["model"]["tls"] == {"mode": "DISABLE"}
+    assert traffic.traffic_load(shop(), tls={}) == traffic.traffic_load(shop()) == {"errors": [], "message": "", "model": shop()}
+    rendered = traffic.traffic_render(traffic.traffic_load(shop(), tls={"mode": "ISTIO_MUTUAL"})["model"])
+    rules = [o for o in yaml.safe_load_all(rendered["manifest"]) if o["kind"] == "DestinationRule"]
+    assert [r["spec"]["trafficPolicy"]["tls"] for r in rules] == [{"mode": "ISTIO_MUTUAL"}] * 3
+
+
+@pytest.mark.parametrize("tls,error", [
+    ({"mode": "STRICT"}, "traffic_tls.mode: 'STRICT' is not accepted (accepted: ISTIO_MUTUAL, DISABLE, SIMPLE, MUTUAL)"),
+    ({"mode": "SIMPLE"}, "traffic_tls.credential_name: mode SIMPLE needs credential_name"),
+    ({"mode": "ISTIO_MUTUAL", "credential_name": "x"}, "traffic_tls.credential_name: mode ISTIO_MUTUAL takes no credential_name"),
+    ({"credentialName": "x"}, "traffic_tls: unknown key 'credentialName' (did you mean 'credential_name'?"),
+    ("ISTIO_MUTUAL", "traffic_tls: must be a mapping, got str 'ISTIO_MUTUAL'"),
+])
+def test_load_names_a_bad_default_tls_traffic_tls(tls, error):
+    loaded = traffic.traffic_load(shop(), tls=tls)
+    assert loaded["errors"][0].startswith(error), loaded
+    assert loaded["message"].startswith("traffic_tls is invalid: " + error)
+    assert loaded["source"] == "" and "model" not in loaded
 
 
 def test_canary_query():

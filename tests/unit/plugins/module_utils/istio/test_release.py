@@ -36,20 +36,29 @@ def test_role_default_version_is_a_release_and_the_spec_says_the_same():
     assert spec["istioctl_version"]["default"] == defaults["istioctl_version"]
 
 
-def test_role_platform_maps_and_pattern_match_module_utils():
+def test_role_platform_maps_match_module_utils():
     role_vars = _yaml("roles", "istioctl", "vars", "main.yml")
     assert role_vars["__istioctl_os_names"] == release.OS_ALIASES
     assert role_vars["__istioctl_arch_names"] == release.ARCH_ALIASES
-    assert role_vars["__istioctl_version_pattern"] == release.VERSION_PATTERN
     spec = _yaml("roles", "istioctl", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
     assert spec["istioctl_os"]["choices"] == [""] + list(release.SUPPORTED_OSES)
     assert spec["istioctl_arch"]["choices"] == [""] + list(release.SUPPORTED_ARCHES)
 
 
-def test_role_known_variables_are_the_spec_options_and_the_facts():
+def test_role_checks_versions_and_digests_with_this_module():
+    # The role has no copy of the version or digest rule: its preflight asks release.py through
+    # the filters istio_version_ok and istio_digest_ok (tests/unit/plugins/filter/test_mesh_filters.py).
     role_vars = _yaml("roles", "istioctl", "vars", "main.yml")
-    spec = _yaml("roles", "istioctl", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
-    assert sorted(role_vars["__istioctl_inputs"]) == sorted(spec)
+    assert not [name for name in role_vars if "pattern" in name]
+    with open(os.path.join(ROOT, "roles", "istioctl", "tasks", "preflight.yml"), encoding="utf-8") as handle:
+        preflight = handle.read()
+    assert "istioctl_version | meshops.istio.istio_version_ok" in preflight
+    assert "item.value | meshops.istio.istio_digest_ok" in preflight
+
+
+def test_role_known_facts_are_the_facts_it_sets():
+    # Its inputs are the spec's options: the shared unknown-variable guard reads them from there.
+    role_vars = _yaml("roles", "istioctl", "vars", "main.yml")
     assert sorted(role_vars["__istioctl_facts"]) == sorted(
         ["istioctl_path", "istioctl_release_dir", "istioctl_samples_dir", "istioctl_installed_version"])
     with open(os.path.join(ROOT, "roles", "istioctl", "tasks", "install.yml"), encoding="utf-8") as handle:
@@ -144,6 +153,14 @@ def test_invalid_versions(value):
     assert not release.is_version(value)
     with pytest.raises(ReleaseError, match="is not an Istio release version; expected MAJOR.MINOR.PATCH"):
         release.validate_version(value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (DIGEST, True), (DIGEST.upper(), True), (DIGEST[:-1], False), (DIGEST + "0", False),
+    ("sha256:" + DIGEST, False), (" " + DIGEST, False), ("g" * 64, False), ("", False), (None, False),
+])
+def test_is_digest(value, expected):
+    assert release.is_digest(value) is expected
 
 
 @pytest.mark.parametrize("first, second, expected", [

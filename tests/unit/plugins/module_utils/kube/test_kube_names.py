@@ -68,3 +68,14 @@ def test_object_references():
     assert names.describe(webhook) == "MutatingWebhookConfiguration istio-sidecar-injector"
     assert names.describe_ref("AuthorizationPolicy", "bookinfo", "deny-all") == "AuthorizationPolicy bookinfo/deny-all"
     assert names.metadata({"metadata": None}) == {}
+
+
+def test_managed_labels_and_their_selectors():
+    assert names.managed_labels() == {"app.kubernetes.io/managed-by": "meshops.istio"}
+    assert names.managed_labels("mesh_security") == {"app.kubernetes.io/managed-by": "meshops.istio",
+                                                     "meshops.istio/role": "mesh_security"}
+    assert names.ROLE_LABEL == names.collection_key("role") == "meshops.istio/role"
+    assert all(names.is_label_key(k) and names.is_label_value(v) for k, v in names.managed_labels("bookinfo").items())
+    assert names.label_selectors(names.managed_labels("mesh_security")) == [
+        "app.kubernetes.io/managed-by=meshops.istio", "meshops.istio/role=mesh_security"]
+    assert names.label_selectors({}) == []
