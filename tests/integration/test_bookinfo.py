@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 from ansible_collections.meshops.istio.plugins.module_utils.traffic.render import render  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import validate  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.meshops.istio.plugins.module_utils.traffic.validate import validate, with_default_tls  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = "playbooks/bookinfo.yml"
 NS = "default"
@@ -120,13 +120,15 @@ def test_gateway_productpage_routes_and_subsets(istio, kube):
                        "details": ["v1", "v2"]}
     reviews = objects[("DestinationRule", "destrule-reviews")]["spec"]
     assert reviews["subsets"][0]["labels"] == {"version": "v1"}
-    assert reviews["trafficPolicy"] == {"loadBalancer": {"simple": "RANDOM"}}
+    # tls: the lab inventory's traffic_tls (its proxyless gRPC clients use mTLS only when told to)
+    assert reviews["trafficPolicy"] == {"loadBalancer": {"simple": "RANDOM"}, "tls": {"mode": "ISTIO_MUTUAL"}}
     assert reviews["subsets"][1]["trafficPolicy"] == {"loadBalancer": {"simple": "ROUND_ROBIN"}}
 
 
 def test_all_v1_is_the_example_model(istio, kube):
     with open(os.path.join(ROOT, "examples", "bookinfo-model.yml"), encoding="utf-8") as handle:
-        example = render(validate(yaml.safe_load(handle)))
+        # with the lab inventory's traffic_tls default, as the traffic role applies it
+        example = render(validate(with_default_tls(yaml.safe_load(handle), {"mode": "ISTIO_MUTUAL"})))
     live = routing(kube)
     assert sorted(live) == sorted((o["kind"], o["metadata"]["name"]) for o in example)
     for obj in example:
