@@ -14,27 +14,20 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 from ansible_collections.meshops.istio.plugins.module_utils.access.authz import ALLOW, DENY, RESET
+from ansible_collections.meshops.istio.plugins.module_utils.probe import result
 
 # What a proxyless gRPC data plane cannot show, and why (the cell is reported skipped).
 ALLOW_NOTHING_NOT_SENT = "proxyless data plane: allow-nothing (an AuthorizationPolicy with an empty spec) is not sent by istiod"
 PERMISSIVE_IS_STRICT = ("proxyless data plane: gRPC has no permissive mode; istiod serves PERMISSIVE as STRICT to the gRPC "
                         "servers of injected pods, so a plaintext client is refused")
-TRANSPORT_ERRORS = ("connection error", "error reading server preface", "handshake", "connection reset", "connection closed",
-                    "EOF")
+# A probe call's outcome (probe/result.py) in the access matrix's words.
+DECISION_OF_OUTCOME = {result.ALLOWED: ALLOW, result.DENIED: DENY, result.REFUSED: RESET, result.TIMEOUT: "timeout"}
 
 
 def call_outcome(call):
     """allow, deny, reset, timeout or error:<code> for one call of a probe."""
-    code = call.get("code") or ""
-    if code == "OK":
-        return ALLOW
-    if code == "PermissionDenied":
-        return DENY
-    if code == "DeadlineExceeded":
-        return "timeout"
-    if code == "Unavailable" and any(text in (call.get("error") or "") for text in TRANSPORT_ERRORS):
-        return RESET
-    return "error:%s" % (code or "none")
+    outcome = result.outcome(call)
+    return DECISION_OF_OUTCOME.get(outcome, "error:%s" % outcome)
 
 
 def host_of(cell):
@@ -95,14 +88,14 @@ def compare(matrix, results, allow_nothing=()):
         raise ValueError("%d probe results for %d probeable cells: the probes do not belong to this matrix"
                          % (len(results), len(cells)))
     out = {"cells": [], "passed": 0, "failed": 0, "skipped": 0, "mismatches": []}
-    for cell, result in zip(cells, results):
-        outcomes = sorted(set(call_outcome(c) for c in result.get("calls") or []))
+    for cell, probed in zip(cells, results):
+        outcomes = sorted(set(call_outcome(c) for c in probed.get("calls") or []))
         observed = outcomes[0] if len(outcomes) == 1 else ("+".join(outcomes) or "no answer")
         label = "%s -> %s" % (cell["source"], cell["destination"])
         entry = {"source": cell["source"], "destination": cell["destination"], "predicted": cell["decision"],
                  "policy": cell.get("policy") or "", "observed": observed}
-        if result.get("error") and not result.get("calls"):
-            entry.update(status="skipped", detail="%s: not probed: %s" % (label, result["error"]))
+        if probed.get("error") and not probed.get("calls"):
+            entry.update(status="skipped", detail="%s: not probed: %s" % (label, probed["error"]))
         elif observed == cell["decision"]:
             entry.update(status="passed", detail="%s: %s as predicted" % (label, observed))
         elif observed == RESET and cell.get("mtls") == "plaintext" and str(cell.get("mode", "")).startswith("PERMISSIVE"):
@@ -114,7 +107,7 @@ def compare(matrix, results, allow_nothing=()):
         else:
             detail = "%s: predicted %s%s, observed %s" % (
                 label, cell["decision"], " (%s)" % cell["policy"] if cell.get("policy") else "", observed)
-            errors = [c.get("error") for c in result.get("calls") or [] if c.get("error")]
+            errors = [c.get("error") for c in probed.get("calls") or [] if c.get("error")]
             if errors:
                 detail += " (%s)" % errors[0][-160:]
             entry.update(status="failed", detail=detail)
