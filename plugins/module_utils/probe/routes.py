@@ -115,7 +115,7 @@ def _header_value(cond):
 
 
 def _header_holds(cond, value):
-    """True/False whether a header condition holds for value (None = header absent); None when unknown."""
+    """True/False whether a string condition (a header's, a uri's) holds for value (None = header absent); None when unknown."""
     if not isinstance(cond, dict):
         return None
     if value is None:
@@ -133,18 +133,8 @@ def _header_holds(cond, value):
 
 
 def _uri_holds(cond):
-    if not isinstance(cond, dict):
-        return None
-    if "exact" in cond:
-        return GRPC_PATH == cond["exact"]
-    if "prefix" in cond:
-        return GRPC_PATH.startswith(cond["prefix"])
-    if "regex" in cond:
-        try:
-            return re.fullmatch(str(cond["regex"]), GRPC_PATH) is not None
-        except re.error:
-            return None
-    return None
+    """Whether a uri condition holds for the gRPC path every call of the test client has."""
+    return _header_holds(cond, GRPC_PATH)
 
 
 def block_holds(block, request, caller_namespace):
