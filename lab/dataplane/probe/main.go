@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
@@ -56,6 +57,7 @@ func main() {
 	target := flag.String("target", "", "xds:///<host>:<port> (mesh client) or <ip>:<port> (plain client)")
 	count := flag.Int("count", 1, "calls to send")
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of each call")
+	settle := flag.Duration("settle", 20*time.Second, "time the channel may take to resolve (xDS) and connect before the first call")
 	flag.Var(&hdrs, "H", "request header key=value (repeatable)")
 	flag.Parse()
 	if *target == "" || *count < 1 {
@@ -77,6 +79,16 @@ func main() {
 		os.Exit(1)
 	}
 	defer conn.Close()
+	// Let the channel resolve the target through xDS and connect (or fail to) before the first
+	// call, so that no call's deadline is spent on the set-up of this short-lived client.
+	conn.Connect()
+	settleCtx, settleCancel := context.WithTimeout(context.Background(), *settle)
+	for state := conn.GetState(); state == connectivity.Idle || state == connectivity.Connecting; state = conn.GetState() {
+		if !conn.WaitForStateChange(settleCtx, state) {
+			break
+		}
+	}
+	settleCancel()
 	client := proto.NewEchoTestServiceClient(conn)
 	md := metadata.MD{}
 	for _, h := range hdrs {
