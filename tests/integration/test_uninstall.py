@@ -58,7 +58,13 @@ def user_objects(kube):
 
 @pytest.fixture(scope="module")
 def converged(lab, playbook, kube, user_objects):
-    result = playbook("site.yml")
+    # The lab is shared by the files an xdist worker runs: clients without sidecar that other files
+    # left (test_security's test/netpod) are not this story's; the STRICT gate judges only its own.
+    foreign = sorted(set(p["metadata"]["namespace"] for p in kube.list("v1", "Pod")
+                         if p["metadata"]["namespace"] not in ("istio-system", APP_NS, USER_NS)
+                         and "istio-proxy" not in [c["name"] for c in p["spec"].get("containers", [])]))
+    result = playbook("site.yml", extra_vars={"mesh_security_gate_exclude_namespaces": ["istio-system"] + foreign}
+                      if foreign else None)
     assert result.rc == 0, result.tail()
     # hand-made Istio objects, created once the CRDs exist
     for api_version, kind, body in (
