@@ -42,6 +42,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 from . import lab as labmod
 
@@ -294,16 +296,9 @@ def base_env():
     return env
 
 
-def kubectl_json(lab, args):
-    res = lab.kubectl_run(args + ["-o", "json"], check=False)
-    if res.returncode != 0:
-        return None
-    return json.loads(res.stdout)
-
-
 class Api:
     """GETs on the lab's API server from this process (the supervisor polls every second: a
-    kubectl process per poll would cost a tenth of a core)."""
+    kubectl process per poll would cost a tenth of a core). Writes go through kubectl."""
 
     def __init__(self, lab):
         import ssl  # pylint: disable=import-outside-toplevel
@@ -319,8 +314,6 @@ class Api:
 
     def get(self, path):
         """The decoded JSON at path, or None when the API server does not answer with it."""
-        import urllib.request  # pylint: disable=import-outside-toplevel
-
         try:
             with urllib.request.urlopen(self.server + path, context=self.context, timeout=10) as resp:
                 return json.load(resp)
@@ -328,9 +321,9 @@ class Api:
             return None
 
 
-def write_pod_files(lab, plan, workdir):
+def write_pod_files(lab, api, plan, workdir):
     """Token and root certificate where pilot-agent reads them (relative to its working directory)."""
-    cm = kubectl_json(lab, ["get", "configmap", "istio-ca-root-cert", "-n", plan["namespace"]])
+    cm = api.get("/api/v1/namespaces/%s/configmaps/istio-ca-root-cert" % plan["namespace"])
     root = (cm or {}).get("data", {}).get("root-cert.pem")
     if not root:
         return "waiting for ConfigMap %s/istio-ca-root-cert" % plan["namespace"]
@@ -345,7 +338,7 @@ def write_pod_files(lab, plan, workdir):
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(content)
         os.chmod(path, mode)
-    for path in (config_dir(workdir), os.path.join(workdir, "var/lib/istio/data")):
+    for path in (config_dir(workdir), certs_dir(workdir)):
         os.makedirs(path, exist_ok=True)
     return None
 
@@ -354,6 +347,18 @@ def config_dir(workdir):
     """The agent's config directory (bootstrap, xDS socket) under /run: a unix socket's path has at
     most 107 bytes, less than a pod directory in the user's cache may take."""
     return os.path.join(RUN_DIR, hashlib.sha256(workdir.encode()).hexdigest()[:16])
+
+
+def certs_dir(workdir):
+    """Where pilot-agent writes the workload certificate (OUTPUT_CERTS) and the root certificate."""
+    return os.path.join(workdir, "var/lib/istio/data")
+
+
+def xds_env(bootstrap):
+    """Environment of a proxyless gRPC program (echo server, test client) reading `bootstrap`."""
+    env = base_env()
+    env.update({"GRPC_XDS_BOOTSTRAP": bootstrap, "GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT": "true"})
+    return env
 
 
 def agent_env(plan, workdir):
@@ -370,7 +375,7 @@ def agent_env(plan, workdir):
     env.update({
         "CLOUD_PLATFORM": "none",
         "ISTIO_META_GENERATOR": "grpc", "DISABLE_ENVOY": "true", "ISTIO_META_DNS_CAPTURE": "false",
-        "OUTPUT_CERTS": os.path.join(workdir, "var/lib/istio/data"),
+        "OUTPUT_CERTS": certs_dir(workdir),
         "GRPC_XDS_BOOTSTRAP": os.path.join(config_dir(workdir), "grpc-bootstrap.json"),
         "POD_NAME": plan["pod"], "POD_NAMESPACE": plan["namespace"], "INSTANCE_IP": plan["ip"],
         "SERVICE_ACCOUNT": plan["service_account"], "HOST_IP": labmod.NODE_IP,
@@ -390,7 +395,15 @@ def echo_cmd(lab, plan):
     return cmd
 
 
-def start_pod(lab, plan, hosts):
+def start_echo(lab, record, env):
+    """Start the pod's echo server on its ports (none: nothing to serve); returns its pid or 0."""
+    if not record["ports"]:
+        return 0
+    return spawn_in(record["netns"], echo_cmd(lab, record), os.path.join(record["workdir"], "echo.log"),
+                    env, record["workdir"], hostname=record["pod"])
+
+
+def start_pod(lab, api, plan, hosts):
     """Make the pod's namespace and start its processes; returns the pod's record."""
     key = "%s/%s" % (plan["namespace"], plan["pod"])
     workdir = os.path.join(state_dir(lab), plan["namespace"], plan["pod"])
@@ -401,7 +414,7 @@ def start_pod(lab, plan, hosts):
                   agent_pid=0, echo_pid=0, state="starting", detail="")
     record.pop("env", None)
     if plan["mesh"]:
-        problem = write_pod_files(lab, plan, workdir)
+        problem = write_pod_files(lab, api, plan, workdir)
         if problem:
             record.update(state="waiting", detail=problem)
             return record
@@ -415,10 +428,7 @@ def start_pod(lab, plan, hosts):
         record["discovery_address"] = json.loads(env["PROXY_CONFIG"]).get("discoveryAddress") or env.get("CA_ADDR")
         log("%s: pilot-agent started (pid %d, %s)" % (key, record["agent_pid"], plan["ip"]))
     else:
-        record.update(state="running")
-        if plan["ports"]:
-            record["echo_pid"] = spawn_in(record["netns"], echo_cmd(lab, plan), os.path.join(workdir, "echo.log"),
-                                          base_env(), workdir, hostname=plan["pod"])
+        record.update(state="running", echo_pid=start_echo(lab, record, base_env()))
         log("%s: plain pod (no sidecar) at %s" % (key, plan["ip"]))
     return record
 
@@ -446,16 +456,11 @@ def advance_pod(lab, record):
         record.update(state="failed", detail="pilot-agent exited: %s" % log_tail(os.path.join(record["workdir"], "pilot-agent.log")))
         log("%s/%s: %s" % (record["namespace"], record["pod"], record["detail"]))
         return
-    certs = os.path.join(record["workdir"], "var/lib/istio/data")
+    certs = certs_dir(record["workdir"])
     if not (os.path.exists(record["bootstrap"]) and os.path.exists(os.path.join(certs, "cert-chain.pem"))):
         return
     record["probe_bootstrap"] = write_probe_bootstrap(record, certs)
-    env = base_env()
-    env.update({"GRPC_XDS_BOOTSTRAP": record["bootstrap"], "GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT": "true"})
-    if record["ports"]:
-        record["echo_pid"] = spawn_in(record["netns"], echo_cmd(lab, record), os.path.join(record["workdir"], "echo.log"),
-                                      env, record["workdir"], hostname=record["pod"])
-    record.update(state="running", detail="")
+    record.update(state="running", detail="", echo_pid=start_echo(lab, record, xds_env(record["bootstrap"])))
     log("%s/%s: running (echo pid %s)" % (record["namespace"], record["pod"], record["echo_pid"] or "-"))
 
 
@@ -553,7 +558,7 @@ def supervise(lab, interval):
                 if record is None or record["state"] == "waiting":
                     if plan["mesh"] and not services:
                         continue  # no istiod yet
-                    pods[key] = start_pod(lab, plan, hosts)
+                    pods[key] = start_pod(lab, api, plan, hosts)
                 advance_pod(lab, pods[key])
             save_pods(lab, pods)
         time.sleep(interval)
@@ -633,7 +638,8 @@ def plain_target(lab, host, port):
     name, _dot, rest = host.partition(".")
     namespace = rest.split(".")[0] if rest else "default"
     running = dict((r["ip"], r) for r in load_pods(lab).values() if r["state"] == "running")
-    slices = kubectl_json(lab, ["get", "endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=" + name])
+    slices = Api(lab).get("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=%s"
+                          % (namespace, urllib.parse.quote("kubernetes.io/service-name=" + name)))
     for item in (slices or {}).get("items", []):
         for endpoint in item.get("endpoints", []):
             for address in endpoint.get("addresses", []):
@@ -651,9 +657,7 @@ def probe(lab, source, to, headers=(), count=1, timeout=10.0, plain=False, wait=
         raise SystemExit("--to %r: use HOST:PORT, for example reviews.bookinfo.svc.cluster.local:9080" % to)
     plain = plain or not record["mesh"]
     target = plain_target(lab, host, port) if plain else "xds:///%s:%s" % (host, port)
-    env = base_env()
-    if not plain:
-        env.update({"GRPC_XDS_BOOTSTRAP": record["probe_bootstrap"], "GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT": "true"})
+    env = base_env() if plain else xds_env(record["probe_bootstrap"])
     cmd = ["ip", "netns", "exec", record["netns"], bin_path(lab, "meshops-probe"), "-target", target,
            "-count", str(count), "-timeout", "%gs" % timeout]
     for header in headers:

@@ -544,7 +544,7 @@ def dataplane():
     return module
 
 
-def lab_processes(lab, with_pods=True):
+def lab_processes(lab):
     """(name, pid, alive) for every process the lab started."""
     procs = []
     pid_dir = os.path.join(lab.kwok_workdir, "clusters", lab.cluster, "pids")
@@ -560,7 +560,7 @@ def lab_processes(lab, with_pods=True):
         pid = read_pid(path)
         if pid:
             procs.append((name, pid, pid_alive(pid)))
-    return procs + (dataplane().processes(lab) if with_pods else [])
+    return procs + dataplane().processes(lab)
 
 
 def cmd_status(lab, args):

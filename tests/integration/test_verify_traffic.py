@@ -211,31 +211,30 @@ def test_weighted_80_20_within_the_tolerance_and_not_without_the_virtual_service
     assert status == "failed", detail
 
 
-def test_ratings_delay_for_jason_is_measured(playbook, lab, kube, bookinfo):
-    routing(kube, reviews=JASON_V2, ratings=RATINGS_DELAY)
+def verify_then_without_the_fault(playbook, lab, kube, ratings, name):
+    """Verify with a ratings fault for jason (the run must pass), then judge the same plan's check
+    `name` on calls sent once the fault is gone: (checks of the run, (status, detail) without it)."""
+    routing(kube, reviews=JASON_V2, ratings=ratings)
     result, checks = verify(playbook, lab)
     assert result.rc == 0, result.tail()
-    name = "traffic: vsvc-ratings route jason-delay (end-user=jason): fault delay 7s at 100%"
-    status, detail = checks[name]
-    assert status == "passed" and detail.startswith("every call >= 7000 ms and < 9000 ms: min 7"), detail
-    assert checks["traffic: vsvc-ratings route #1 (no headers): answered by v1"][0] == "passed"
     planned = plan_now(kube)
     routing(kube, reviews=JASON_V2, ratings=ALL_V1["ratings"])
-    status, detail = observe_now(lab, planned)[name]
+    return checks, observe_now(lab, planned)[name]
+
+
+def test_ratings_delay_for_jason_is_measured(playbook, lab, kube, bookinfo):
+    name = "traffic: vsvc-ratings route jason-delay (end-user=jason): fault delay 7s at 100%"
+    checks, (status, detail) = verify_then_without_the_fault(playbook, lab, kube, RATINGS_DELAY, name)
+    assert checks[name][0] == "passed" and checks[name][1].startswith("every call >= 7000 ms and < 9000 ms: min 7"), checks[name]
+    assert checks["traffic: vsvc-ratings route #1 (no headers): answered by v1"][0] == "passed"
     assert status == "failed" and "2 shorter" in detail, detail
 
 
 def test_ratings_abort_for_jason_is_observed(playbook, lab, kube, bookinfo):
-    routing(kube, reviews=JASON_V2, ratings=RATINGS_ABORT)
-    result, checks = verify(playbook, lab)
-    assert result.rc == 0, result.tail()
     name = "traffic: vsvc-ratings route jason-abort (end-user=jason): fault abort HTTP 500 at 100% (gRPC Unknown)"
-    status, detail = checks[name]
-    assert status == "passed" and detail.startswith("Unknown 10/10"), detail
+    checks, (status, detail) = verify_then_without_the_fault(playbook, lab, kube, RATINGS_ABORT, name)
+    assert checks[name][0] == "passed" and checks[name][1].startswith("Unknown 10/10"), checks[name]
     assert checks["traffic: vsvc-ratings route jason-abort (end-user=jason): answered by v1"][0] == "skipped"
-    planned = plan_now(kube)
-    routing(kube, reviews=JASON_V2, ratings=ALL_V1["ratings"])
-    status, detail = observe_now(lab, planned)[name]
     assert status == "failed" and "OK 10" in detail, detail
 
 

@@ -35,25 +35,24 @@ def host_of(cell):
     return "%s.%s.svc.cluster.local:%s" % (cell["service"], cell["namespace"], cell["port"])
 
 
-def probeable(cell, running=None):
-    """Why a cell cannot be probed ("" when it can): TCP ports and undecided cells are not;
-    ``running`` (when given) is the set of source ids the data plane runs."""
+def unprobeable(cell):
+    """Why a cell cannot be probed ("" when it can): TCP ports and undecided cells are not."""
     if cell.get("protocol", "").upper() == "TCP" or not cell.get("method"):
         return "TCP port: the test client speaks gRPC"
     if cell.get("decision") not in (ALLOW, DENY, RESET):
         return "decision %s cannot be observed" % cell.get("decision")
-    if running is not None and cell["source"] not in running:
-        return "source %s does not run in the data plane" % cell["source"]
     return ""
+
+
+def probed_cells(matrix):
+    """The cells a probe plan covers, in the matrix's order."""
+    return [cell for cell in matrix.get("cells", []) if not unprobeable(cell)]
 
 
 def probe_plan(matrix, count=1, timeout=5.0):
     """One probe per probeable cell, in the matrix's order: {"from", "to", "count", "timeout"}."""
-    plan = []
-    for cell in matrix.get("cells", []):
-        if not probeable(cell):
-            plan.append({"from": cell["source"], "to": host_of(cell), "count": int(count), "timeout": float(timeout)})
-    return plan
+    return [{"from": cell["source"], "to": host_of(cell), "count": int(count), "timeout": float(timeout)}
+            for cell in probed_cells(matrix)]
 
 
 def _allow_nothing_only(cell, allow_nothing):
@@ -83,7 +82,7 @@ def compare(matrix, results, allow_nothing=()):
     show, or is the list of AuthorizationPolicy objects to find them in. Returns {"cells": [...], "passed": n, "failed": n, "skipped": n, "mismatches": [text]}.
     """
     allow_nothing = set(allow_nothing_refs(allow_nothing))
-    cells = [c for c in matrix.get("cells", []) if not probeable(c)]
+    cells = probed_cells(matrix)
     if len(cells) != len(results):
         raise ValueError("%d probe results for %d probeable cells: the probes do not belong to this matrix"
                          % (len(results), len(cells)))
