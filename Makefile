@@ -24,9 +24,12 @@ demo: system-deps venv
 test: system-deps venv lint sanity collection lab-build molecule
 	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
 
-# Graphviz draws the traffic models (the traffic role warns and writes only .dot without it).
+# Graphviz draws the traffic models (the traffic role warns and writes only .dot without it);
+# the lab's data plane needs ip (iproute2) and unshare (util-linux), its tests openssl.
 system-deps:
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz; }
+	@command -v ip >/dev/null && command -v unshare >/dev/null && command -v openssl >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq iproute2 util-linux openssl; }
 
 venv:
 	@scripts/venv >/dev/null
