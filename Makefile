@@ -25,11 +25,14 @@ test: system-deps venv lint sanity collection lab-build molecule
 	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
 
 # Graphviz draws the traffic models (the traffic role warns and writes only .dot without it);
-# the lab's data plane needs ip (iproute2) and unshare (util-linux), its tests openssl.
+# the lab's data plane needs ip (iproute2) and unshare (util-linux), its tests openssl; the systemd
+# hosts of the k3s and timer tests (lab/nspawn.py) need debootstrap and systemd-nspawn (systemd-container).
 system-deps:
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz; }
 	@command -v ip >/dev/null && command -v unshare >/dev/null && command -v openssl >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq iproute2 util-linux openssl; }
+	@command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq debootstrap systemd-container; }
 
 venv:
 	@scripts/venv >/dev/null
@@ -66,17 +69,18 @@ molecule: venv lab-build
 integration: venv lab-build
 	pytest tests/integration
 
-## drift: what a run of site.yml would change (nothing is changed); drift-correct: change it
+## drift: compare each cluster of $(INVENTORY) with the desired state recorded in it (changes nothing;
+## exits non-zero on drift or error); drift-correct: put the drifted fields back. Reports under
+## <mesh_output_dir>/drift/ (README, section Drift).
 drift: venv
-	ANSIBLE_CALLBACKS_ENABLED=meshops.istio.drift_report \
-	  ansible-playbook site.yml -i $(INVENTORY) --check --diff
+	ansible-playbook playbooks/drift.yml -i $(INVENTORY)
 
 drift-correct: venv
-	ANSIBLE_CALLBACKS_ENABLED=meshops.istio.drift_report \
-	  ansible-playbook site.yml -i $(INVENTORY) --diff
+	ansible-playbook playbooks/drift.yml -i $(INVENTORY) -e drift_mode=correct
 
 bench: venv lab-build
 	python benchmarks/traffic_apply.py --write-doc
+	python benchmarks/site.py --write-doc
 
 clean: lab-down
 	rm -rf build .collections
