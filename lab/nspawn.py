@@ -425,12 +425,12 @@ def _die_with_parent():
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def _boot(host, root, hosts_file):
+def _boot(host, root, hosts_file, binds_ro=()):
     cmd = ["systemd-nspawn", "--quiet", "--boot", "--keep-unit", "--register=no", "--volatile=overlay",
            "--directory=" + root, "--network-namespace-path=/run/netns/" + host.netns,
            "--machine=" + host.machine, "--hostname=" + host.name, "--uuid=" + str(uuid.uuid4()),
            "--console=read-only", "--bind-ro=%s:/etc/hosts" % hosts_file, "--resolv-conf=off",
-           "--timezone=off", "--link-journal=no"]
+           "--timezone=off", "--link-journal=no"] + ["--bind-ro=" + path for path in binds_ro]
     # pylint: disable=consider-using-with
     console = open(host.console_log, "wb")
     host.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
@@ -491,8 +491,12 @@ def new_tag():
 
 
 @contextlib.contextmanager
-def hosts(names, tag=None, suite=SUITE, mirror=MIRROR, packages=PACKAGES, boot_timeout=BOOT_TIMEOUT, keep_state=False):
-    """Boot one systemd host per name (in parallel); yields a Fleet. Everything goes on exit."""
+def hosts(names, tag=None, suite=SUITE, mirror=MIRROR, packages=PACKAGES, boot_timeout=BOOT_TIMEOUT, keep_state=False,
+          binds_ro=()):
+    """Boot one systemd host per name (in parallel); yields a Fleet. Everything goes on exit.
+
+    binds_ro: directories of this machine each host sees read-only at the same path (e.g. the
+    checkout and its Python, to run the collection's own playbooks inside a host)."""
     names = list(names)
     if not names or len(set(names)) != len(names):
         raise ValueError("hosts() needs distinct host names, got %r" % (names,))
@@ -510,7 +514,7 @@ def hosts(names, tag=None, suite=SUITE, mirror=MIRROR, packages=PACKAGES, boot_t
         _network_up(fleet, names)
         hosts_file = _hosts_file(fleet)
         for host in fleet.hosts:
-            _boot(host, root, hosts_file)
+            _boot(host, root, hosts_file, binds_ro)
         deadline = time.monotonic() + boot_timeout
         for host in fleet.hosts:
             _wait_ready(host, deadline)

@@ -4,6 +4,7 @@ Not a test module (pytest collects only test_*.py); the test files import it by 
 directory being on sys.path as for conftest.py.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -39,3 +40,14 @@ def proxy_container(pod):
 
 def has_proxy(pod):
     return proxy_container(pod) is not None
+
+
+def forget_drift_records(lab):
+    """Delete every desired-state record (ConfigMaps meshops.istio/drift-stage=*) in the lab.
+
+    On a shared xdist lab the files run before this one leave records of their own stages (models
+    and namespaces they removed by hand, revisions they tried); a drift test that expects `clean`
+    starts from the records of the stages it converges itself."""
+    subprocess.run([lab.kubectl, "--kubeconfig", lab.kubeconfig, "delete", "configmap", "--all-namespaces",
+                    "-l", "meshops.istio/drift-stage", "--ignore-not-found"],
+                   check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -12,6 +12,7 @@ import os
 import subprocess
 
 import pytest
+from lab_helpers import forget_drift_records  # pylint: disable=import-error
 
 DRIFT = "playbooks/drift.yml"
 NS = "default"
@@ -67,6 +68,7 @@ def drift(playbook, mode="check", rules=None):
 
 @pytest.fixture(scope="module")
 def converged(lab, playbook):
+    forget_drift_records(lab)
     result = playbook("site.yml")
     assert result.rc == 0, result.tail()
     return result

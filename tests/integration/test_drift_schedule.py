@@ -1,6 +1,9 @@
 """The drift_schedule role: its unit files pass `systemd-analyze verify`, it is idempotent, `absent`
 removes everything, bad input fails before anything is written, the cron entry's command line
-works under /bin/sh, and on a real systemd host the timer fires and the run writes its report.
+works under /bin/sh, and on a real systemd host the timer fires and the run writes its report: with a
+stand-in command (clean, then drift: the arguments, the lock, the hook) and with the collection's real
+`ansible-playbook meshops.istio.drift` from this checkout (an unreachable cluster: an `error` report,
+exit 2, the OnFailure= hook).
 
 No lab here: the schedule needs no cluster. The role runs with ansible-playbook against localhost
 (PID 1 of this machine is not systemd, so `drift_schedule_activate: false` only writes the units)
@@ -316,3 +319,68 @@ def test_timer_fires_on_a_systemd_host_and_the_run_writes_its_report(tmp_path, s
     rc, out, changed = run_role(tmp_path, dict(role_vars, drift_schedule_state="absent"), inventory=inventory,
                                 hosts="schedulers")
     assert rc == 0 and changed == 0, out[-3000:]
+
+
+@pytest.fixture(scope="module")
+def host_with_checkout():
+    """A systemd host that sees this checkout (and the Python its .venv was made from) read-only at
+    the same paths, so its timer can run the collection's real drift playbook."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from lab import nspawn  # pylint: disable=import-outside-toplevel
+    missing = nspawn.missing_tools()
+    if missing or os.geteuid() != 0:
+        pytest.skip("systemd-nspawn hosts need root and %s" % (", ".join(missing) or "nothing else"))
+    binds = [ROOT]
+    # the venv's python is a link to its base Python; /usr is the host's own (Debian's python3.11)
+    base = os.path.realpath(sys.base_prefix)
+    if base not in ("/", "/usr") and not ROOT.startswith(base + os.sep):
+        binds.append(base)
+    with nspawn.hosts(["real"], binds_ro=binds) as fleet:
+        yield fleet
+
+
+def test_the_timer_runs_the_real_drift_playbook_and_its_failure_hook(tmp_path, host_with_checkout):
+    """The scheduled command is the collection's own `ansible-playbook meshops.istio.drift` from this
+    checkout, run by systemd on the host. The host has no cluster: its one cluster's API server
+    (127.0.0.1:9 inside the host's own namespace) refuses, so the run writes an `error` report and
+    exits 2, and the OnFailure= hook logs it; the clean path is the stand-in test above."""
+    host = host_with_checkout.host("real")
+    inventory = str(tmp_path / "hosts.yml")
+    host_with_checkout.write_inventory(inventory, groups={"schedulers": ["real"]})
+    fleet = {"mesh_controller": {"hosts": {"cluster-x": {
+        "ansible_connection": "local", "ansible_python_interpreter": os.path.join(ROOT, ".venv", "bin", "python"),
+        "mesh_kubeconfig": "/etc/meshops/cluster-x.kubeconfig"}}},
+        "all": {"vars": {"mesh_output_dir": "/var/lib/meshops"}}}
+    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                  "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+                  "users": [{"name": "x", "user": {"token": "not-a-real-token"}}],
+                  "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}
+    script = ("mkdir -p /etc/meshops && cat > /etc/meshops/fleet.yml && printf '%s' '" + json.dumps(kubeconfig)
+              + "' > /etc/meshops/cluster-x.kubeconfig")
+    assert host.run(["sh", "-c", script], input=json.dumps(fleet), check=True).returncode == 0
+    role_vars = {
+        "drift_schedule_inventory": "/etc/meshops/fleet.yml",
+        "drift_schedule_ansible_playbook": os.path.join(ROOT, ".venv", "bin", "ansible-playbook"),
+        "drift_schedule_project_dir": ROOT,
+        "drift_schedule_environment": {"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
+                                       "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
+                                       "ANSIBLE_LOCAL_TEMP": "/tmp/ansible-local", "HOME": "/root"},
+        "drift_schedule_calendar": "*:*:0/10",
+        "drift_schedule_randomized_delay": "0",
+    }
+    rc, out, _changed = run_role(tmp_path, role_vars, inventory=inventory, hosts="schedulers")
+    assert rc == 0, out[-3000:]
+
+    report = wait_until(lambda: host.read("/var/lib/meshops/drift/cluster-x/report.json"), "the real playbook's report",
+                        timeout=150)
+    report = json.loads(report)
+    assert report["status"] == "error" and report["cluster"] == "cluster-x" and report["mode"] == "check", report
+    assert report["error"], report
+    summary = json.loads(wait_until(lambda: host.read("/var/lib/meshops/drift/summary.json"), "the run's summary"))
+    assert summary["status"] == "error" and summary["clusters"]["cluster-x"]["status"] == "error", summary
+    assert '<error' in (host.read("/var/lib/meshops/drift/cluster-x/junit.xml") or "")
+    wait_until(lambda: "failed (drift_mode=check)" in host.run(
+        ["journalctl", "-t", "meshops-drift", "--no-pager", "-o", "cat"]).stdout, "the OnFailure= hook's log line")
+    result = host.run(["systemctl", "show", "meshops-drift.service", "-p", "Result", "-p", "ExecMainStatus"]).stdout
+    assert "ExecMainStatus=2" in result, result
