@@ -191,6 +191,23 @@ def kube(lab):
     return Kube(lab.kubeconfig)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def leaves_no_plaintext_client(request):
+    """A file that used the lab leaves no running workload without sidecar outside the system
+    namespaces: the lab is shared by the files an xdist worker runs, and the STRICT gate of a
+    later site.yml would rightly refuse to lock such a client out. The file that breaks the rule
+    gets the error (at its teardown), not the unlucky file that runs after it."""
+    if not any("lab" in item.fixturenames for item in request.session.items if item.module is request.module):
+        yield
+        return
+    from lab_helpers import plaintext_pods  # pylint: disable=import-error,import-outside-toplevel
+
+    kube = request.getfixturevalue("kube")
+    yield
+    left = plaintext_pods(kube)
+    assert not left, "%s left workloads without sidecar in the shared lab: %s" % (request.module.__name__, ", ".join(left))
+
+
 @pytest.fixture(scope="session")
 def control_plane_vars():
     """The extra vars of the shared control plane (a copy: tests may add to it)."""

@@ -42,6 +42,30 @@ def has_proxy(pod):
     return proxy_container(pod) is not None
 
 
+# Namespaces whose workloads run without sidecar by design: the cluster's own and Istio's (the
+# addons); the STRICT gate of site.yml leaves them out by default too.
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "istio-system")
+
+
+def plaintext_pods(kube, exclude=SYSTEM_NAMESPACES):
+    """'namespace/name' of the running pods without istio-proxy outside `exclude`: the clients that
+    the STRICT gate of a later site.yml would rightly refuse to lock out."""
+    return sorted("%s/%s" % (p["metadata"]["namespace"], p["metadata"]["name"])
+                  for p in kube.list("v1", "Pod")
+                  if p["metadata"]["namespace"] not in exclude and not has_proxy(p)
+                  and not p["metadata"].get("deletionTimestamp")
+                  and (p.get("status") or {}).get("phase") in ("Pending", "Running"))
+
+
+def delete_namespaces(kube, names, timeout=180):
+    """Delete the namespaces (those that exist) and wait until they are gone."""
+    for name in names:
+        if kube.get("v1", "Namespace", name) is not None:
+            kube.resource("v1", "Namespace").delete(name=name)
+    wait_for(lambda: all(kube.get("v1", "Namespace", name) is None for name in names),
+             "namespaces %s to go" % ", ".join(names), timeout)
+
+
 def forget_drift_records(lab):
     """Delete every desired-state record (ConfigMaps meshops.istio/drift-stage=*) in the lab.
 

@@ -307,6 +307,17 @@ def dataplane_app(own_lab, installed):
                 any(r["pod"] == "app" and r["state"] == "running" for r in pods.values()):
             break
         time.sleep(1)
+    # Running is not yet served: istiod pushes the echo endpoint to the caller's xDS a moment
+    # later (as in any mesh), so the first call may be Unavailable. Wait for one answer (the test
+    # then asserts five in a row).
+    while time.monotonic() < deadline + 60:
+        res = lab_cmd("probe", "--from", "injected/app", "--to", "echo.injected.svc.cluster.local:9080", check=False)
+        try:
+            if res.returncode == 0 and [c["code"] for c in json.loads(res.stdout.splitlines()[-1])["calls"]] == ["OK"]:
+                break
+        except (ValueError, IndexError, KeyError):
+            pass
+        time.sleep(1)
     return dataplane.load_pods(own_lab)
 
 

@@ -9,10 +9,10 @@ import os
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 import yaml
+from lab_helpers import delete_namespaces, wait_for  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAFFIC = "playbooks/traffic.yml"
@@ -163,13 +163,8 @@ def _deploy_shop_workloads(kube):
                              "template": {"metadata": {"labels": labels},
                                           "spec": {"containers": [{"name": name, "image": "registry.invalid/shop:1",
                                                                    "ports": [{"containerPort": 8080}]}]}}}})
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        pods = kube.list("v1", "Pod", namespace=NS)
-        if len([p for p in pods if p.get("status", {}).get("phase") == "Running"]) >= 6:
-            return
-        time.sleep(2)
-    pytest.fail("the shop's pods did not start")
+    wait_for(lambda: len([p for p in kube.list("v1", "Pod", namespace=NS)
+                          if p.get("status", {}).get("phase") == "Running"]) >= 6, "the shop's pods to start", 120)
 
 
 def test_second_run_changes_nothing_and_stops_warning_once_workloads_exist(istio, playbook, kube):
@@ -460,9 +455,5 @@ def test_state_absent_removes_the_model_and_nothing_else(istio, playbook, kube):
 def test_the_shop_namespace_goes_at_the_end(kube):
     # The lab is shared by the files a worker runs: leave no workload without sidecar behind (the
     # STRICT gate of a later site.yml would rightly refuse to lock it out).
-    if kube.get("v1", "Namespace", NS) is not None:
-        kube.resource("v1", "Namespace").delete(name=NS)
-    deadline = time.time() + 120
-    while time.time() < deadline and kube.get("v1", "Namespace", NS) is not None:
-        time.sleep(2)
+    delete_namespaces(kube, [NS])
     assert kube.get("v1", "Namespace", NS) is None
