@@ -20,8 +20,11 @@ demo: system-deps venv
 	ansible-playbook site.yml -i inventories/lab
 	$(LAB) status
 
-## test: lint, sanity, unit tests, then the lab scenario and the lab integration tests
-test: system-deps venv lint sanity collection lab-build molecule
+## test: the lab build and then the molecule scenario, beside lint, sanity and the collection build
+## (two jobs at a time: the Go build and the lab scenario keep the CPUs busy while the Python
+## checks run single-threaded), then the unit tests and the lab integration tests.
+test: system-deps venv
+	$(MAKE) --no-print-directory -j2 --output-sync=line molecule lint sanity collection
 	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
 
 # Graphviz draws the traffic models (the traffic role warns and writes only .dot without it);
