@@ -57,6 +57,11 @@ def plaintext_pods(kube, exclude=SYSTEM_NAMESPACES):
                   and (p.get("status") or {}).get("phase") in ("Pending", "Running"))
 
 
+def plaintext_namespaces(kube, exclude=SYSTEM_NAMESPACES):
+    """The namespaces of plaintext_pods(kube, exclude), sorted."""
+    return sorted(set(pod.split("/")[0] for pod in plaintext_pods(kube, exclude)))
+
+
 def delete_namespaces(kube, names, timeout=180):
     """Delete the namespaces (those that exist) and wait until they are gone."""
     for name in names:

@@ -290,10 +290,21 @@ spec:
 """
 
 
-def probe(source, to, *extra):
+def try_probe(source, to, *extra):
+    """(`python -m lab probe` output, its JSON answer or None when it failed)."""
     res = lab_cmd("probe", "--from", source, "--to", to, *extra, check=False)
-    assert res.returncode == 0, res.stdout
-    return json.loads(res.stdout.splitlines()[-1])
+    if res.returncode != 0:
+        return res.stdout, None
+    try:
+        return res.stdout, json.loads(res.stdout.splitlines()[-1])
+    except (ValueError, IndexError):
+        return res.stdout, None
+
+
+def probe(source, to, *extra):
+    output, answer = try_probe(source, to, *extra)
+    assert answer is not None, output
+    return answer
 
 
 @pytest.fixture(scope="module")
@@ -311,12 +322,9 @@ def dataplane_app(own_lab, installed):
     # later (as in any mesh), so the first call may be Unavailable. Wait for one answer (the test
     # then asserts five in a row).
     while time.monotonic() < deadline + 60:
-        res = lab_cmd("probe", "--from", "injected/app", "--to", "echo.injected.svc.cluster.local:9080", check=False)
-        try:
-            if res.returncode == 0 and [c["code"] for c in json.loads(res.stdout.splitlines()[-1])["calls"]] == ["OK"]:
-                break
-        except (ValueError, IndexError, KeyError):
-            pass
+        answer = try_probe("injected/app", "echo.injected.svc.cluster.local:9080")[1]
+        if answer and [c["code"] for c in answer.get("calls", [])] == ["OK"]:
+            break
         time.sleep(1)
     return dataplane.load_pods(own_lab)
 

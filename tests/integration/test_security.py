@@ -18,7 +18,7 @@ import urllib.parse
 
 import pytest
 import yaml
-from lab_helpers import delete_namespaces, has_proxy, plaintext_pods, running_pods, wait_for  # pylint: disable=import-error
+from lab_helpers import delete_namespaces, has_proxy, plaintext_namespaces, running_pods, wait_for  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = "playbooks/security.yml"
@@ -79,7 +79,7 @@ OURS = ("kube-system", "kube-public", "kube-node-lease", "istio-system", NS, "te
 def foreign_namespaces(kube):
     """Namespaces of other test files (the lab may be shared) with workloads without sidecar: the
     STRICT gate must judge only this file's caller, test/netpod."""
-    return sorted(set(pod.split("/")[0] for pod in plaintext_pods(kube, exclude=OURS)))
+    return plaintext_namespaces(kube, exclude=OURS)
 
 
 STATE = {}

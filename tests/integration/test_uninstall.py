@@ -6,7 +6,7 @@ the other files install what they need through their fixtures.
 """
 
 import pytest
-from lab_helpers import has_proxy, plaintext_pods, running_pods, wait_for  # pylint: disable=import-error
+from lab_helpers import has_proxy, plaintext_namespaces, running_pods, wait_for  # pylint: disable=import-error
 
 NS = "istio-system"
 APP_NS = "default"
@@ -62,7 +62,7 @@ def user_objects(kube):
 def converged(lab, playbook, kube, user_objects):
     # The lab is shared by the files an xdist worker runs: clients without sidecar that other files
     # left (test_security's test/netpod) are not this story's; the STRICT gate judges only its own.
-    foreign = sorted(set(pod.split("/")[0] for pod in plaintext_pods(kube, exclude=("istio-system", APP_NS, USER_NS))))
+    foreign = plaintext_namespaces(kube, exclude=("istio-system", APP_NS, USER_NS))
     result = playbook("site.yml", extra_vars={"mesh_security_gate_exclude_namespaces": ["istio-system"] + foreign}
                       if foreign else None)
     assert result.rc == 0, result.tail()
