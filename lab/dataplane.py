@@ -7,7 +7,12 @@ started by ``python -m lab up``):
 - makes a network namespace ``meshops-<lab>.<namespace>.<pod>`` holding ``eth0`` with the IP
   the cluster gave the pod, on a bridge inside the lab's own namespace ``meshops-<lab>``. The
   pod's routing table holds only the pod network and the Service network, both on-link: no
-  default route, so nothing can leave the machine even by mistake;
+  default route, so nothing can leave the machine even by mistake. Link addresses never go
+  stale in a neighbour cache: ``eth0``'s MAC is derived from the pod's IP (KWOK hands a freed IP
+  to the next pod at once, and a long-lived pod would otherwise keep sending to the old pod's
+  MAC until its ARP entry expires: dial timeouts), and the bridge has a fixed MAC (a bridge
+  takes its lowest port's MAC and changes it when that pod goes, which cut every pod off from
+  istiod's relay address);
 - for a pod with an injected ``istio-proxy`` container (a mesh pod): writes the pod's files
   (a ServiceAccount token for audience ``istio-ca``, the namespace's ``istio-ca-root-cert``) into
   a directory of its own and runs ``pilot-agent`` in grpc-agent mode there (it gets the
@@ -34,6 +39,7 @@ import ctypes
 import hashlib
 import json
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -53,6 +59,9 @@ ISTIOD_XDS_PORT = 15012
 ECHO_SPARE_HTTP, ECHO_SPARE_TCP = 18080, 19090
 CLONE_NEWNET = 0x40000000
 RUN_DIR = "/run/meshops-istio"
+
+
+BRIDGE_MAC = "0a:58:00:00:00:01"  # locally administered; no pod has IP 0.0.0.1, so no pod's MAC
 
 
 def log(msg):
@@ -82,6 +91,12 @@ def pid_file(lab):
 
 def bin_path(lab, binary):
     return lab.bin("istio-dataplane", binary)
+
+
+def pod_mac(address):
+    """A pod's MAC from its IPv4 address: 0a:58 and the address' four bytes (locally administered,
+    unicast; the convention of the CNI bridge plugin). The same IP always has the same MAC."""
+    return "0a:58:" + ":".join("%02x" % int(part) for part in address.split("."))
 
 
 def veth_name(netns):
@@ -153,6 +168,8 @@ def ensure_lab_network(lab):
     ip("-n", name, "link", "set", "lo", "up")
     if ip("-n", name, "link", "show", "br0", check=False).returncode != 0:
         ip("-n", name, "link", "add", "br0", "type", "bridge")
+    # a MAC set by hand stays: the bridge no longer follows its ports' addresses
+    ip("-n", name, "link", "set", "br0", "address", BRIDGE_MAC)
     ip("-n", name, "link", "set", "br0", "up")
     # answers (ARP, SYN-ACK) from the relay addresses on the bridge go back to the pods
     ip("-n", name, "route", "replace", labmod.POD_CIDR, "dev", "br0")
@@ -178,7 +195,8 @@ def pod_network_up(lab, plan, hosts):
     no_ipv6(netns)
     ip("-n", netns, "link", "set", "lo", "up")
     veth = veth_name(netns)
-    ip("link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", veth, "netns", lab_netns(lab))
+    ip("link", "add", "eth0", "netns", netns, "address", pod_mac(plan["ip"]), "type", "veth",
+       "peer", "name", veth, "netns", lab_netns(lab))
     ip("-n", lab_netns(lab), "link", "set", veth, "master", "br0", "up")
     ip("-n", netns, "addr", "add", "%s/%d" % (plan["ip"], labmod.POD_PREFIX), "dev", "eth0")
     ip("-n", netns, "link", "set", "eth0", "up")
@@ -244,14 +262,19 @@ class Relay(threading.Thread):
         while not self.stopped:
             try:
                 client = self.sock.accept()[0]
-            except OSError:
-                return
+            except OSError as exc:
+                if self.stopped:
+                    return
+                log("%s: accept failed, retrying: %s" % (self.name, exc))  # e.g. out of file descriptors
+                time.sleep(0.5)
+                continue
             threading.Thread(target=self.pump, args=(client,), daemon=True).start()
 
     def pump(self, client):
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-        except OSError:
+        except OSError as exc:
+            log("%s: istiod on 127.0.0.1:%d does not answer: %s" % (self.name, self.target_port, exc))
             client.close()
             return
         upstream.settimeout(None)
@@ -516,6 +539,10 @@ def istiod_services(api, info):
 
 def supervise(lab, interval):
     info = lab.load_info()
+    # two descriptors per relayed connection (and the pods' long-lived xDS streams): not the default 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard))
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_args: stopping.append(True))

@@ -43,6 +43,7 @@ class SocketWatch(threading.Thread):
         self.listeners = set()
         self.netns_peers = {}
         self.netns_seen = set()
+        self.pod_ips = set()  # every pod address the data plane ran while watched (pods come and go)
         self.stop = threading.Event()
 
     def pids(self):
@@ -50,6 +51,7 @@ class SocketWatch(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
+            self.pod_ips.update(r["ip"] for r in dataplane.load_pods(self.lab).values())
             pids = self.pids()
             out = subprocess.run(["ss", "-tuanpH"], text=True, stdout=subprocess.PIPE, check=False).stdout
             for line in out.splitlines():
@@ -363,6 +365,53 @@ def test_dataplane_answers_a_mesh_call_with_the_pods_version(own_lab, dataplane_
     assert [(c["code"], c["version"]) for c in result["calls"]] == [("OK", "v7")] * 5, result
 
 
+def link_mac(netns, device):
+    out = subprocess.run(["ip", "-n", netns, "-o", "link", "show", "dev", device], text=True, stdout=subprocess.PIPE,
+                         check=True).stdout
+    return out.split("link/ether ")[1].split()[0]
+
+
+def running_echo(lab, not_pods=()):
+    return next((r for r in dataplane.load_pods(lab).values()
+                 if r["app"] == "echo" and r["state"] == "running" and r["pod"] not in not_pods), None)
+
+
+def test_replaced_pods_are_reached_at_once(own_lab, dataplane_app):
+    """KWOK hands a freed pod IP to the next pod at once, and a bridge takes its lowest port's MAC:
+    a long-lived pod's neighbour cache must never point at a MAC that went with an old pod (the
+    call would time out in the dial until the ARP entry expires). Pods' MACs follow their IPs and
+    the lab bridge's MAC is fixed."""
+    bridge = link_mac(dataplane.lab_netns(own_lab), "br0")
+    assert bridge == dataplane.BRIDGE_MAC
+    probe("injected/app", "echo.injected.svc.cluster.local:9080", "--count", "2")  # fills app's neighbour cache
+    seen = set()
+    for _round in range(2):  # the second replacement usually gets the IP the first one freed
+        old = running_echo(own_lab)
+        seen.add(old["pod"])
+        kubectl(own_lab, "delete", "pod", "-n", "injected", old["pod"], "--wait=true")
+        lab_wait = time.monotonic() + 90
+        while running_echo(own_lab, seen) is None:
+            assert time.monotonic() < lab_wait, dataplane.load_pods(own_lab)
+            time.sleep(0.5)
+        new = running_echo(own_lab, seen)
+        # the new pod's MAC is its IP's, so every cached entry for that IP stays right
+        assert link_mac(new["netns"], "eth0") == dataplane.pod_mac(new["ip"]), new
+        assert link_mac(dataplane.lab_netns(own_lab), "br0") == bridge
+        # the first answers: none may be a dial that went unanswered (stale MAC); a moment while
+        # istiod pushes the new endpoint is normal
+        deadline = time.monotonic() + 30
+        while True:
+            answer = probe("injected/app", "echo.injected.svc.cluster.local:9080", "--count", "3", "--timeout", "5")
+            assert not any("i/o timeout" in (c.get("error") or "") for c in answer["calls"]), answer
+            if [c["code"] for c in answer["calls"]] == ["OK"] * 3:
+                break
+            assert time.monotonic() < deadline, answer
+            time.sleep(1)
+        assert {c["host"] for c in answer["calls"]} == {new["pod"]}, answer
+    for record in dataplane.load_pods(own_lab).values():
+        assert link_mac(record["netns"], "eth0") == dataplane.pod_mac(record["ip"]), record
+
+
 def test_every_dataplane_namespace_routes_only_lab_addresses(own_lab, dataplane_app):
     namespaces = dataplane.netns_list(dataplane.lab_netns(own_lab))
     assert len(namespaces) >= 3, namespaces
@@ -396,8 +445,7 @@ def test_dataplane_talks_only_to_lab_addresses(own_lab, installed, dataplane_app
     watch = installed["watch"]
     probe("injected/app", "echo.injected.svc.cluster.local:9080", "--count", "3")
     time.sleep(1)
-    pods = dataplane.load_pods(own_lab)
-    pod_ips = {r["ip"] for r in pods.values()}
+    pod_ips = watch.pod_ips | {r["ip"] for r in dataplane.load_pods(own_lab).values()}
     relays = set(subprocess.run(["ip", "-n", dataplane.lab_netns(own_lab), "-4", "-o", "addr", "show", "dev", "br0"],
                                 text=True, stdout=subprocess.PIPE, check=True).stdout.split())
     relay_ips = {w.split("/")[0] for w in relays if re.match(r"^\d+\.\d+\.\d+\.\d+/32$", w)}

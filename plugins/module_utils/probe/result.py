@@ -22,6 +22,12 @@ ALLOWED = "allowed"
 DENIED = "denied"
 REFUSED = "refused"
 TIMEOUT = "timeout"
+UNREACHABLE = "unreachable"
+# Texts of a call whose client never reached a server: the TCP dial went unanswered or had no
+# route, or the client's own xDS stream to the control plane failed (it has no configuration to
+# call with). Such a call says nothing about the mesh's decision: it is "unreachable", never
+# "refused" (their text also contains "connection error").
+NETWORK_ERRORS = ("i/o timeout", "no route to host", "network is unreachable", "from xDS stream")
 # Texts of a connection the server refused or closed before answering (plaintext against STRICT
 # mTLS, a failed TLS handshake): an Unavailable call with one of them is "refused".
 CONNECTION_ERRORS = ("connection error", "error reading server preface", "handshake", "connection reset",
@@ -86,8 +92,9 @@ def parse_output(stdout, batch=False):
 
 
 def outcome(call):
-    """allowed (OK), denied (PermissionDenied), refused (Unavailable on a connection or handshake
-    error), timeout (DeadlineExceeded), otherwise the code's name."""
+    """allowed (OK), denied (PermissionDenied), unreachable (Unavailable because the client reached
+    no server: NETWORK_ERRORS), refused (Unavailable on a connection or handshake error),
+    timeout (DeadlineExceeded), otherwise the code's name."""
     code = call.get("code") or "none"
     if code == "OK":
         return ALLOWED
@@ -95,6 +102,8 @@ def outcome(call):
         return DENIED
     if code == "DeadlineExceeded":
         return TIMEOUT
+    if code == "Unavailable" and any(text in (call.get("error") or "") for text in NETWORK_ERRORS):
+        return UNREACHABLE
     if code == "Unavailable" and any(text in (call.get("error") or "") for text in CONNECTION_ERRORS):
         return REFUSED
     return code

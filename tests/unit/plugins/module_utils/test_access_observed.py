@@ -30,6 +30,8 @@ MATRIX = {"cells": [
     ({"code": "PermissionDenied", "error": "incoming RPC did not match an allow policy"}, "deny"),
     ({"code": "Unavailable", "error": 'connection error: desc = "error reading server preface: EOF"'}, "reset"),
     ({"code": "Unavailable", "error": "RPC hit fault injection"}, "error:Unavailable"),
+    ({"code": "Unavailable", "error": 'error received from xDS stream: rpc error: code = Unavailable desc = connection error: '
+      'desc = "transport: Error while dialing: dial tcp 10.96.124.240:15012: i/o timeout"'}, "error:unreachable"),
     ({"code": "DeadlineExceeded"}, "timeout"),
     ({}, "error:none"),
 ])
@@ -87,6 +89,15 @@ def test_permissive_plaintext_refused_is_skipped_with_the_reason():
     # a mesh client refused under PERMISSIVE (no ISTIO_MUTUAL DestinationRule) is a failure
     matrix = {"cells": [cell("bookinfo/a", "ratings", "allow", mode="PERMISSIVE (mesh default)")]}
     assert observed.compare(matrix, [calls("Unavailable", error="connection error: EOF")])["failed"] == 1
+
+
+def test_a_client_that_reached_no_server_is_never_a_reset():
+    # A dial that went unanswered says nothing about STRICT mTLS: the predicted reset fails, with the error.
+    matrix = {"cells": [cell("test/netpod", "ratings", "reset", "bookinfo/default", mtls="plaintext")]}
+    dial = 'connection error: desc = "transport: Error while dialing: dial tcp 10.244.0.2:9080: i/o timeout"'
+    out = observed.compare(matrix, [calls("Unavailable", error=dial)])
+    assert out["failed"] == 1 and out["cells"][0]["observed"] == "error:unreachable"
+    assert "i/o timeout" in out["mismatches"][0]
 
 
 def test_probe_that_could_not_run_is_skipped():

@@ -51,6 +51,12 @@ def test_parse_output_single_batch_and_log_lines():
     ({"code": "OK"}, "allowed"),
     ({"code": "PermissionDenied", "error": "incoming RPC did not match an allow policy"}, "denied"),
     ({"code": "Unavailable", "error": "connection error: desc = \"error reading server preface: EOF\""}, "refused"),
+    ({"code": "Unavailable", "error": "connection error: desc = \"transport: Error while dialing: dial tcp 10.244.0.2:9080: i/o timeout\""},
+     "unreachable"),
+    ({"code": "Unavailable", "error": "error received from xDS stream: rpc error: code = Unavailable desc = connection error: "
+      "desc = \"transport: Error while dialing: dial tcp 10.96.124.240:15012: i/o timeout\""}, "unreachable"),
+    ({"code": "Unavailable", "error": "connection error: desc = \"transport: Error while dialing: dial tcp 10.1.2.3:80: connect: "
+      "no route to host\""}, "unreachable"),
     ({"code": "Unavailable", "error": "max retries exhausted: failed after 3 attempts: rpc error: code = Unavailable"}, "Unavailable"),
     ({"code": "DeadlineExceeded", "error": "context deadline exceeded"}, "timeout"),
     ({"code": "Unknown", "error": "RPC terminated due to fault injection"}, "Unknown"),
