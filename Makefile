@@ -5,6 +5,10 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+# Ansible's home (its tmp and default collections path) inside the checkout: ansible-lint and molecule
+# add the default path ~/.ansible/collections, where an old installed copy of this collection (molecule's
+# prerun used to make one) would shadow the checkout's modules and roles.
+export ANSIBLE_HOME := $(CURDIR)/.ansible
 # The lab is a package run from this directory: python -m lab up|status|down|env, python -m lab.build.
 LAB := python -m lab
 # Every playbook run names its inventory: ansible.cfg has no default one.

@@ -560,6 +560,9 @@ def supervise(lab, interval):
             api = Api(lab)
         listed = api.get("/api/v1/pods") if api else None
         if listed is not None:
+            fresh = lab.load_info()  # an istiod revision started since (a canary) adds its ports
+            if fresh.get("ports"):
+                info = fresh
             services = istiod_services(api, info)
             for address, (_names, port) in services.items():
                 if address not in relays:

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -49,7 +50,7 @@ def test_every_option_is_documented_and_prefixed(role):
 
 def _preflight_tasks(role):
     """Tasks of the role's preflight (tasks/preflight.yml; tasks/main.yml for the mesh role itself)."""
-    name = "main.yml" if role == "mesh" else "preflight.yml"
+    name = "checks.yml" if role == "mesh" else "preflight.yml"
     return _load(os.path.join(ROOT, "roles", role, "tasks", name)) or []
 
 
@@ -69,6 +70,32 @@ def test_every_role_preflight_calls_the_unknown_variable_guard(role):
         imports = [t.get("ansible.builtin.import_tasks") for t in main]
         imports += [t.get("ansible.builtin.import_tasks") for b in main for t in b.get("block") or []]
         assert "preflight.yml" in imports, "roles/%s/tasks/main.yml does not import preflight.yml" % role
+
+
+def test_mesh_checks_run_once_per_run_and_again_for_other_settings(tmp_path):
+    """The mesh role runs in every play of site.yml; its checks run in the first play, are skipped in
+    a play with the same settings, run again in a play with another output directory, and catch a
+    misspelled mesh_ variable that a later play brings."""
+    def play(name, extra_vars=None):
+        return {"name": name, "hosts": "localhost", "gather_facts": False, "vars": dict(extra_vars or {}),
+                "roles": ["meshops.istio.mesh"]}
+    playbook = tmp_path / "plays.yml"
+    playbook.write_text(yaml.safe_dump([
+        play("first", {"mesh_output_dir": str(tmp_path / "out")}), play("same", {"mesh_output_dir": str(tmp_path / "out")}),
+        play("other dir", {"mesh_output_dir": str(tmp_path / "out2")}),
+        play("typo", {"mesh_output_dir": str(tmp_path / "out2"), "mesh_outptu_dir": "x"})]))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1")
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "mesh_kubeconfig=%s" % os.devnull,
+            str(playbook)]
+    res = subprocess.run(argv, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120,
+                         check=False, input="")
+    plays = re.split(r"^PLAY \[", res.stdout, flags=re.M)[1:]
+    ran = [(p.split("]")[0], "TASK [meshops.istio.mesh : Create the output directory]" in p) for p in plays]
+    assert ran == [("first", True), ("same", False), ("other dir", True), ("typo", False)], res.stdout
+    assert res.returncode == 2 and "mesh_outptu_dir: the mesh role has no such variable" in res.stdout, res.stdout
+    assert (tmp_path / "out2").is_dir()
 
 
 def _ansible_playbook(tmp_path, extra):

@@ -19,6 +19,7 @@ class Captured(Exception):
     ("istio_injection", {"kubeconfig", "context", "state", "namespaces", "revision", "label_conflict", "restart",
                          "wait_timeout"}),
     ("prometheus_query", {"kubeconfig", "context", "namespace", "service", "port", "query"}),
+    ("mesh_read", {"kubeconfig", "context", "queries"}),
     ("addons_prune", {"kubeconfig", "context", "addons", "kinds", "wait", "wait_timeout"}),
 ])
 def test_argument_spec(monkeypatch, name, expected):
