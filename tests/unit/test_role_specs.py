@@ -72,39 +72,13 @@ def test_every_role_preflight_calls_the_unknown_variable_guard(role):
         assert "preflight.yml" in imports, "roles/%s/tasks/main.yml does not import preflight.yml" % role
 
 
-def test_mesh_checks_run_once_per_run_and_again_for_other_settings(tmp_path):
-    """The mesh role runs in every play of site.yml; its checks run in the first play, are skipped in
-    a play with the same settings, run again in a play with another output directory, and catch a
-    misspelled mesh_ variable that a later play brings."""
-    def play(name, extra_vars=None):
-        return {"name": name, "hosts": "localhost", "gather_facts": False, "vars": dict(extra_vars or {}),
-                "roles": ["meshops.istio.mesh"]}
-    playbook = tmp_path / "plays.yml"
-    playbook.write_text(yaml.safe_dump([
-        play("first", {"mesh_output_dir": str(tmp_path / "out")}), play("same", {"mesh_output_dir": str(tmp_path / "out")}),
-        play("other dir", {"mesh_output_dir": str(tmp_path / "out2")}),
-        play("typo", {"mesh_output_dir": str(tmp_path / "out2"), "mesh_outptu_dir": "x"})]))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1")
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "mesh_kubeconfig=%s" % os.devnull,
-            str(playbook)]
-    res = subprocess.run(argv, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120,
-                         check=False, input="")
-    plays = re.split(r"^PLAY \[", res.stdout, flags=re.M)[1:]
-    ran = [(p.split("]")[0], "TASK [meshops.istio.mesh : Create the output directory]" in p) for p in plays]
-    assert ran == [("first", True), ("same", False), ("other dir", True), ("typo", False)], res.stdout
-    assert res.returncode == 2 and "mesh_outptu_dir: the mesh role has no such variable" in res.stdout, res.stdout
-    assert (tmp_path / "out2").is_dir()
+LINKED = os.path.isdir(os.path.join(ROOT, ".collections", "ansible_collections", "meshops", "istio"))
 
 
-def _ansible_playbook(tmp_path, extra):
+def _run_plays(tmp_path, plays, extra):
+    """ansible-playbook of `plays` (a list of plays, as data) on localhost with the extra vars `extra`."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "hosts": "localhost", "gather_facts": False,
-        "vars": {"mesh_kubeconfig": os.devnull, "mesh_output_dir": str(tmp_path / "out")},
-        "roles": [{"role": "meshops.istio.verify", "vars": {"verify_areas": []}}],
-    }]))
+    playbook.write_text(yaml.safe_dump(plays))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1")
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
@@ -113,8 +87,35 @@ def _ansible_playbook(tmp_path, extra):
     return subprocess.run(argv, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections", "ansible_collections", "meshops", "istio")),
-                    reason="the collection is not linked under .collections")
+@pytest.mark.skipif(not LINKED, reason="the collection is not linked under .collections")
+def test_mesh_checks_run_once_per_run_and_again_for_other_settings(tmp_path):
+    """The mesh role runs in every play of site.yml; its checks run in the first play, are skipped in
+    a play with the same settings, run again in a play with another output directory, and catch a
+    misspelled mesh_ variable that a later play brings."""
+    def play(name, extra_vars=None):
+        return {"name": name, "hosts": "localhost", "gather_facts": False, "vars": dict(extra_vars or {}),
+                "roles": ["meshops.istio.mesh"]}
+    res = _run_plays(tmp_path, [
+        play("first", {"mesh_output_dir": str(tmp_path / "out")}), play("same", {"mesh_output_dir": str(tmp_path / "out")}),
+        play("other dir", {"mesh_output_dir": str(tmp_path / "out2")}),
+        play("typo", {"mesh_output_dir": str(tmp_path / "out2"), "mesh_outptu_dir": "x"})],
+        {"mesh_kubeconfig": os.devnull})
+    plays = re.split(r"^PLAY \[", res.stdout, flags=re.M)[1:]
+    ran = [(p.split("]")[0], "TASK [meshops.istio.mesh : Create the output directory]" in p) for p in plays]
+    assert ran == [("first", True), ("same", False), ("other dir", True), ("typo", False)], res.stdout
+    assert res.returncode == 2 and "mesh_outptu_dir: the mesh role has no such variable" in res.stdout, res.stdout
+    assert (tmp_path / "out2").is_dir()
+
+
+def _ansible_playbook(tmp_path, extra):
+    return _run_plays(tmp_path, [{
+        "hosts": "localhost", "gather_facts": False,
+        "vars": {"mesh_kubeconfig": os.devnull, "mesh_output_dir": str(tmp_path / "out")},
+        "roles": [{"role": "meshops.istio.verify", "vars": {"verify_areas": []}}],
+    }], extra)
+
+
+@pytest.mark.skipif(not LINKED, reason="the collection is not linked under .collections")
 def test_the_guard_refuses_a_misspelled_variable_before_anything_runs(tmp_path):
     result = _ansible_playbook(tmp_path, {"verify_data_plan": False})
     assert result.returncode != 0
