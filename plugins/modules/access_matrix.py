@@ -148,7 +148,7 @@ options:
     type: str
     default: access-matrix
 requirements:
-  - kubernetes (Python client)
+  - urllib3 and PyYAML
 notes:
   - The evaluation follows Istio's documented semantics; it does not read DestinationRules (TLS
     settings there are not considered) and evaluates C(ipBlocks) with the first pod's address.
@@ -230,7 +230,7 @@ files:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url
 from ansible_collections.meshops.istio.plugins.module_utils.access import workloads as aw
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_client_libs
 from ansible_collections.meshops.istio.plugins.module_utils.runners.access import CHECKS, run
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 
@@ -262,7 +262,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     run_module(module, run, "access matrix", fetch=lambda url: fetch_url(module, url, method="GET"))
 
 

@@ -44,7 +44,7 @@ options:
     type: int
     default: 120
 requirements:
-  - kubernetes (Python client)
+  - urllib3 and PyYAML
 notes:
   - Supports check mode.
 """
@@ -83,7 +83,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.addons.plan import (
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
     kube_argument_spec,
     kube_from_params,
-    require_kubernetes,
+    require_client_libs,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.kube.waiter import wait_gone
 
@@ -109,7 +109,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     params = module.params
     selector = label_selector(params["addons"])
     try:

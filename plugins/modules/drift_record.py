@@ -22,8 +22,7 @@ description:
 author:
   - meshops developers (@meshops)
 requirements:
-  - kubernetes (Python client)
-  - PyYAML
+  - urllib3 and PyYAML
 extends_documentation_fragment:
   - meshops.istio.kube
 options:
@@ -84,7 +83,7 @@ objects:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_client_libs
 from ansible_collections.meshops.istio.plugins.module_utils.runners.drift import record
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 
@@ -105,7 +104,7 @@ def main():
         required_together=[("istioctl", "operator")],
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     run_module(module, record, what="drift record", run_command=lambda cmd, data=None: module.run_command(cmd, data=data))
 
 

@@ -26,8 +26,7 @@ description:
 author:
   - meshops developers (@meshops)
 requirements:
-  - kubernetes (Python client)
-  - PyYAML
+  - urllib3 and PyYAML
   - an istioctl binary
 extends_documentation_fragment:
   - meshops.istio.kube
@@ -136,7 +135,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshops.istio.plugins.module_utils.istio.operator import control_plane_argument_spec
 from ansible_collections.meshops.istio.plugins.module_utils.runners.control_plane import run
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_client_libs
 
 YAML_IMPORT_ERROR = None
 try:
@@ -164,7 +163,7 @@ def main():
         required_if=[("state", "present", ("operator", "version"))],
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     if YAML_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
     run_module(module, run, run_command=module.run_command, warn=module.warn)

@@ -26,7 +26,7 @@ description:
 author:
   - meshops developers (@meshops)
 requirements:
-  - kubernetes (Python client)
+  - urllib3 and PyYAML
 extends_documentation_fragment:
   - meshops.istio.kube
 options:
@@ -95,7 +95,7 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_client_libs
 from ansible_collections.meshops.istio.plugins.module_utils.runners.drift import check
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 
@@ -114,7 +114,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     run_module(module, check, what="drift check")
 
 

@@ -14,14 +14,14 @@ version_added: "0.3.0"
 description:
   - Runs each query of I(queries) against the API server, in order, and returns the objects found, in the
     shape a loop of M(kubernetes.core.k8s_info) registers (C(results[i].resources)). One run pays once for the
-    Python start and the kubernetes client, where a loop of k8s_info pays once per kind.
+    Python start and the client's set-up, where a loop of k8s_info pays once per kind.
   - A kind the server does not serve, a namespace that does not exist and a named object that is not there read
     as no resources. Any other error fails the module, naming the query.
   - Reads only; runs in check mode too.
 author:
   - meshops developers (@meshops)
 requirements:
-  - kubernetes (Python client)
+  - urllib3 and PyYAML
 extends_documentation_fragment:
   - meshops.istio.kube
 options:
@@ -59,7 +59,7 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_kubernetes
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import kube_argument_spec, require_client_libs
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 from ansible_collections.meshops.istio.plugins.module_utils.runners.read import run
 
@@ -69,7 +69,7 @@ def main():
         argument_spec=dict(kube_argument_spec(), queries=dict(type="list", elements="dict", required=True)),
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     run_module(module, run, what="read")
 
 

@@ -45,7 +45,7 @@ options:
         the API server, and O(namespace), O(service) and O(port) are not used.
     type: str
 requirements:
-  - kubernetes (Python client)
+  - urllib3 and PyYAML
 notes:
   - Supports check mode.
 """
@@ -82,7 +82,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
     KubeClientError,
     kube_argument_spec,
     kube_from_params,
-    require_kubernetes,
+    require_client_libs,
 )
 
 
@@ -98,7 +98,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    require_kubernetes(module)
+    require_client_libs(module)
     params = module.params
     path = "/api/v1/namespaces/%s/services/%s:%d/proxy/api/v1/query" % (
         params["namespace"], params["service"], params["port"])

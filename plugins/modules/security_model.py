@@ -85,7 +85,7 @@ options:
     type: str
     default: authorization_policies
 requirements:
-  - kubernetes (Python client), when O(kubeconfig) is given
+  - urllib3 and PyYAML, when O(kubeconfig) is given
 seealso:
   - module: meshops.istio.access_matrix
 """
@@ -141,7 +141,7 @@ proposed:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import KUBERNETES_IMPORT_ERROR
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import IMPORT_ERROR
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 from ansible_collections.meshops.istio.plugins.module_utils.runners.security import run
 from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
@@ -167,8 +167,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params["kubeconfig"] and KUBERNETES_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    if module.params["kubeconfig"] and IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=IMPORT_ERROR)
     run_module(module, run, "security model")
 
 

@@ -30,7 +30,7 @@ description:
 author:
   - meshops developers (@meshops)
 requirements:
-  - kubernetes (the Python client, as pinned in the collection's requirements.txt)
+  - urllib3 and PyYAML (both come with the kubernetes Python client pinned in the collection's requirements.txt)
 options:
   model:
     description:
@@ -170,7 +170,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_dump
 
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
-    HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, KubeError,
+    IMPORT_ERROR, KubeError,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.runners.traffic import TrafficError, run
 from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema import ModelError
@@ -192,8 +192,8 @@ def main():
         supports_check_mode=True,
     )
     needs_cluster = not module.params["validate_only"] or module.params["check_hosts"]
-    if needs_cluster and not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    if needs_cluster and IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=IMPORT_ERROR)
     try:
         result = run(module.params, check_mode=module.check_mode, want_diff=module._diff,
                      dump=yaml_dump if HAS_YAML else None)

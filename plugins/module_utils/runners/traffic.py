@@ -44,14 +44,11 @@ class TrafficError(Exception):
 
 
 def connect(kubeconfig=None, context=None, workers=8):
-    """The collection's Kubernetes client, able to make the raw JSON calls a run uses."""
+    """The collection's Kubernetes client for the kubeconfig and context."""
     try:
         kube = Kube(kubeconfig, context, workers)
     except KubeClientError as err:
         raise TrafficError(str(err))
-    if not kube.supports_raw_calls():
-        raise TrafficError("this kubernetes Python client is too old for meshops.istio.traffic_model; "
-                           "install the version in the collection's requirements.txt")
     return kube
 
 
