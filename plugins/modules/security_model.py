@@ -140,8 +140,8 @@ proposed:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import IMPORT_ERROR
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import require_client_libs
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import run_module
 from ansible_collections.meshops.istio.plugins.module_utils.runners.security import run
 from ansible_collections.meshops.istio.plugins.module_utils.security import model as sm
@@ -167,8 +167,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params["kubeconfig"] and IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=IMPORT_ERROR)
+    if module.params["kubeconfig"]:
+        require_client_libs(module)
     run_module(module, run, "security model")
 
 

@@ -166,11 +166,11 @@ timings:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_dump
 
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import (
-    IMPORT_ERROR, KubeError,
+    KubeError, require_client_libs,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.runners.traffic import TrafficError, run
 from ansible_collections.meshops.istio.plugins.module_utils.traffic.schema import ModelError
@@ -192,8 +192,8 @@ def main():
         supports_check_mode=True,
     )
     needs_cluster = not module.params["validate_only"] or module.params["check_hosts"]
-    if needs_cluster and IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=IMPORT_ERROR)
+    if needs_cluster:
+        require_client_libs(module)
     try:
         result = run(module.params, check_mode=module.check_mode, want_diff=module._diff,
                      dump=yaml_dump if HAS_YAML else None)

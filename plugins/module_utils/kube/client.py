@@ -80,13 +80,20 @@ class Resource(object):
 
     def path(self, name=None, namespace=None):
         """The API path of the collection (namespace None: every namespace) or of one object."""
-        parts = [("/apis/%s" if "/" in self.api_version else "/api/%s") % self.api_version]
-        if namespace and self.namespaced:
+        return api_path(self.api_version, self.name, namespace if self.namespaced else None, name)
+
+
+def api_path(api_version, plural=None, namespace=None, name=None):
+    """The API path of a group version (no plural), of a resource's objects (in `namespace`, or in
+    every namespace) or of one object."""
+    parts = [("/apis/%s" if "/" in api_version else "/api/%s") % api_version]
+    if plural:
+        if namespace:
             parts.append("namespaces/%s" % quote(namespace, safe=""))
-        parts.append(self.name)
+        parts.append(plural)
         if name:
             parts.append(quote(name, safe=""))
-        return "/".join(parts)
+    return "/".join(parts)
 
 
 def default_kubeconfig():
@@ -177,6 +184,15 @@ class Kube(object):
         response = self.http.request(method, url, body=data, headers=headers, redirect=False)
         return decode_response(response.status, response.reason, response.data)
 
+    def call_found(self, method, path, query=None, body=None, missing=None):
+        """As `call`, but `missing` when the server answers 404 Not Found."""
+        try:
+            return self.call(method, path, query, body)
+        except KubeError as err:
+            if err.status == 404:
+                return missing
+            raise
+
     def each(self, func, items):
         """Run func over items on the thread pool; returns [(item, result, error)] in order, where
         error is the KubeError func raised (other exceptions propagate)."""
@@ -191,13 +207,7 @@ class Kube(object):
             return list(pool.map(one, items))
 
     def namespace_exists(self, namespace):
-        try:
-            self.call("GET", "/api/v1/namespaces/%s" % namespace)
-            return True
-        except KubeError as err:
-            if err.status == 404:
-                return False
-            raise
+        return self.call_found("GET", "/api/v1/namespaces/%s" % namespace, missing=False) is not False
 
     def create_namespace(self, namespace, field_manager=FIELD_MANAGER, labels=None):
         """Create a namespace; one that already exists is left as it is."""
@@ -227,13 +237,7 @@ class Kube(object):
         """{kind: Resource} of a group version ({} when the server does not serve it)."""
         with self._discovery_lock:
             if refresh or api_version not in self._discovered:
-                path = ("/apis/%s" if "/" in api_version else "/api/%s") % api_version
-                try:
-                    document = self.call("GET", path)
-                except KubeError as err:
-                    if err.status != 404:
-                        raise
-                    document = {}
+                document = self.call_found("GET", api_path(api_version), missing={})
                 kinds = {}
                 for entry in document.get("resources") or []:
                     if "/" not in entry["name"]:  # subresources such as deployments/scale
@@ -261,26 +265,15 @@ class Kube(object):
         resource = self.resource(api_version, kind)
         if resource is None:
             return None
-        try:
-            return self.call("GET", resource.path(name, namespace))
-        except KubeError as err:
-            if err.status == 404:
-                return None
-            raise
+        return self.call_found("GET", resource.path(name, namespace))
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
         resource = self.resource(api_version, kind)
         if resource is None:
             return []
         query = [("labelSelector", label_selector)] if label_selector else None
-        try:
-            answer = self.call("GET", resource.path(namespace=namespace), query)
-        except KubeError as err:
-            if err.status == 404:
-                # served when discovery was read, gone now (its CRD was deleted): no such objects
-                return []
-            raise
-        items = answer.get("items") or []
+        # 404: served when discovery was read, gone now (its CRD was deleted): no such objects
+        items = self.call_found("GET", resource.path(namespace=namespace), query, missing={}).get("items") or []
         for obj in items:
             obj.setdefault("apiVersion", api_version)
             obj.setdefault("kind", kind)
@@ -317,13 +310,7 @@ class Kube(object):
         if resource is None:
             return False
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation} if propagation else None
-        try:
-            self.call("DELETE", resource.path(name, namespace), body=body)
-        except KubeError as err:
-            if err.status == 404:
-                return False
-            raise
-        return True
+        return self.call_found("DELETE", resource.path(name, namespace), body=body, missing=False) is not False
 
 
 def decode_response(status, reason, data):

@@ -25,7 +25,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.drift import compare
 from ansible_collections.meshops.istio.plugins.module_utils.drift import ignore as ign
 from ansible_collections.meshops.istio.plugins.module_utils.drift import record as rec
 from ansible_collections.meshops.istio.plugins.module_utils.drift import report as rep
-from ansible_collections.meshops.istio.plugins.module_utils.kube.client import FIELD_MANAGER, Kube, KubeError
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import FIELD_MANAGER, Kube, KubeError, api_path
 from ansible_collections.meshops.istio.plugins.module_utils.kube.names import object_key
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import RunnerError, connect
 
@@ -40,10 +40,7 @@ _FIRST = {"Namespace": 0, "CustomResourceDefinition": 1, "ServiceAccount": 2, "C
 
 
 def _path(api_version, plural, namespaced, namespace, name=None):
-    base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
-    if namespaced:
-        base += "/namespaces/%s" % namespace
-    return "%s/%s" % (base, plural) + ("/%s" % name if name else "")
+    return api_path(api_version, plural, namespace if namespaced else None, name)
 
 
 def _get(kube, path):

@@ -162,6 +162,7 @@ def test_resource_reads_each_group_version_once_and_skips_subresources():
     assert deployments.path("web", "shop") == "/apis/apps/v1/namespaces/shop/deployments/web"
     assert deployments.path(namespace=None) == "/apis/apps/v1/deployments"
     assert kube.resource("v1", "Namespace").path("shop", "ignored") == "/api/v1/namespaces/shop"
+    assert (kc.api_path("apps/v1"), kc.api_path("v1")) == ("/apis/apps/v1", "/api/v1")
 
 
 def test_a_kind_not_served_is_looked_up_once_more_then_none():
