@@ -376,5 +376,10 @@ def test_the_timer_runs_the_real_drift_playbook_and_its_failure_hook(tmp_path, h
     assert '<error' in (host.read("/var/lib/meshops/drift/cluster-x/junit.xml") or "")
     wait_until(lambda: "failed (drift_mode=check)" in host.run(
         ["journalctl", "-t", "meshops-drift", "--no-pager", "-o", "cat"]).stdout, "the OnFailure= hook's log line")
+    # The timer fires every 10 s and a new start resets Result/ExecMainStatus: stop it and let the
+    # run in progress (if any; it fails the same way) end before reading the last run's exit.
+    host.run(["systemctl", "stop", "meshops-drift.timer"], check=True)
+    wait_until(lambda: host.run(["systemctl", "is-active", "meshops-drift.service"]).stdout.strip()
+               in ("failed", "inactive"), "the last drift run to end", timeout=150)
     result = host.run(["systemctl", "show", "meshops-drift.service", "-p", "Result", "-p", "ExecMainStatus"]).stdout
-    assert "ExecMainStatus=2" in result, result
+    assert "Result=exit-code" in result and "ExecMainStatus=2" in result, result
