@@ -5,7 +5,7 @@ own report, and the run exits non-zero. The clusters are checked in parallel (on
 
 Each cluster is converged with the smallest stage that records its desired state (the injection
 labels of one namespace), enough for drift.yml to have something to compare; the other stages'
-drift is test_drift.py's business on one lab.
+drift is test_site_lifecycle.py's business on one lab.
 """
 
 import datetime
