@@ -18,10 +18,14 @@ description:
     problem is reported with the variable and field it is in, and the module fails before anything
     is applied. Principals must name ServiceAccounts that exist.
   - Renders the objects of each stage (PERMISSIVE then the chosen mTLS mode; dry run then enforced),
-    reads what the cluster has, and returns exactly what to send for one O(step) with
-    M(kubernetes.core.k8s) and C(force=true) (current resourceVersion included, unchanged objects
-    left out), what to delete, and a snapshot of everything the run may touch.
-  - Reads only; it never changes the cluster and always reports C(changed=false).
+    reads what the cluster has, and returns exactly what to send for one O(step) (current
+    resourceVersion included, unchanged objects left out), what to delete, and a snapshot of
+    everything the run may touch.
+  - Without O(apply) it reads only and reports C(changed=false). With O(apply=true) it sends the
+    step in the same run (a replace of each existing object at the resourceVersion it read, so an
+    object changed since then is refused rather than overwritten; a create of each new one; then
+    the deletions) and reports C(changed) when there was anything to send; in check mode it only
+    reports.
 options:
   kubeconfig:
     description: Path to the kubeconfig. Without it, O(current) and O(service_accounts) stand for the cluster.
@@ -63,6 +67,13 @@ options:
   snapshot:
     description: A snapshot returned by an earlier C(validate) step, for C(restore).
     type: dict
+  apply:
+    description:
+      - Send the step's O(step) definitions and deletions to the cluster (needs O(kubeconfig) and a
+        step other than C(validate)). One module run instead of a read here and a write with
+        M(kubernetes.core.k8s) after it.
+    type: bool
+    default: false
   check_service_accounts:
     description: Fail when a principal or service account in a rule names a ServiceAccount that does not exist.
     type: bool
@@ -102,12 +113,13 @@ EXAMPLES = r"""
     authorization_policies_var: mesh_security_authorization_policies
   register: model
 
-- name: Apply the final PeerAuthentications exactly
-  kubernetes.core.k8s:
+- name: Work out and send the final PeerAuthentications (and prune the managed ones the model dropped)
+  meshops.istio.security_model:
     kubeconfig: "{{ mesh_kubeconfig }}"
-    force: true
-    definition: "{{ step.definitions }}"
-  when: step.definitions | length > 0
+    peer_authentications:
+      - {name: default, namespace: bookinfo, mode: STRICT}
+    step: mtls_final
+    apply: true
 """
 
 RETURN = r"""
@@ -124,7 +136,7 @@ snapshot:
   returned: always
   type: dict
 definitions:
-  description: Objects to send for the step with C(force=true); existing ones carry their resourceVersion.
+  description: Objects to send for the step (sent when O(apply=true)); existing ones carry their resourceVersion.
   returned: always
   type: list
   elements: dict
@@ -159,6 +171,7 @@ def main():
             step=dict(type="str", default="validate",
                       choices=["validate", "mtls_intermediate", "mtls_final", "authz_intermediate", "authz_final", "restore"]),
             snapshot=dict(type="dict"),
+            apply=dict(type="bool", default=False),
             check_service_accounts=dict(type="bool", default=True),
             current=dict(type="list", elements="dict", default=[]),
             service_accounts=dict(type="list", elements="str"),
@@ -169,7 +182,7 @@ def main():
     )
     if module.params["kubeconfig"]:
         require_client_libs(module)
-    run_module(module, run, "security model")
+    run_module(module, run, "security model", diff=module._diff)
 
 
 if __name__ == "__main__":

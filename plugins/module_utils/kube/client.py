@@ -289,6 +289,13 @@ class Kube(object):
         metadata = obj.get("metadata") or {}
         return self.call("POST", resource.path(namespace=metadata.get("namespace")), body=obj)
 
+    def replace(self, obj):
+        """Replace `obj` (PUT); with metadata.resourceVersion set, the server refuses (409) when the
+        object changed since it was read. The object the server stored."""
+        resource = self._served(obj["apiVersion"], obj["kind"])
+        metadata = obj.get("metadata") or {}
+        return self.call("PUT", resource.path(metadata.get("name"), metadata.get("namespace")), body=obj)
+
     def dry_run_apply(self, obj, field_manager):
         """What a server-side apply of `obj` by `field_manager` would leave on the server."""
         resource = self._served(obj["apiVersion"], obj["kind"])

@@ -2,7 +2,7 @@
 # Copyright: meshops developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The work of the security_model module: read the policies in place, validate and render the model,
-and hand back what one step of the mesh_security role sends to the API server.
+and hand back what one step of the mesh_security role sends to the API server; with `apply`, send it.
 
 Decisions come from security/model.py; this file reads their inputs (from the API server, or from
 the `current` and `service_accounts` options without a kubeconfig). `run` returns the module result
@@ -25,9 +25,8 @@ def _delete_objects(refs):
              "metadata": {"name": r["name"], "namespace": r["namespace"]}} for r in refs]
 
 
-def _read_cluster(params, kube_factory):
+def _read_cluster(params, kube):
     """(the managed kinds' objects in place, "namespace/name" of every ServiceAccount or None)."""
-    kube = connect(params, kube_factory)
     for kind in sm.KINDS:
         if kube.resource(sm.API_VERSION, kind) is None:
             raise RunnerError("The API server does not serve %s %s: install Istio's control plane first "
@@ -59,9 +58,43 @@ def _step(params, result, rendered, plan, current):
         result["delete"] = _delete_objects(restore["delete"])
 
 
-def _run(params, kube_factory):
+def _send(kube, result):
+    """Replace each definition that carries a resourceVersion (the server refuses it when the object
+    changed since it was read), create the others, then delete what the step drops."""
+    for obj in result["definitions"]:
+        if (obj.get("metadata") or {}).get("resourceVersion"):
+            kube.replace(obj)
+        else:
+            kube.create(obj)
+    for obj in result["delete"]:
+        kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"])
+
+
+def _diff(result, current):
+    """Ansible's --diff of the step: each object as it is (normalized, as the role compares it) and
+    as the step leaves it (absent: deleted)."""
+    by_ref = dict((sm.ref(o), o) for o in current)
+    entries = []
+    for obj, after in [(o, o) for o in result["definitions"]] + [(o, None) for o in result["delete"]]:
+        meta = obj.get("metadata") or {}
+        header = "%s %s/%s" % (obj.get("kind"), meta.get("namespace"), meta.get("name"))
+        before = sm.normalize(by_ref.get(sm.ref(obj)))
+        if after is not None:
+            after = sm.normalize(after)
+        entries.append({"before_header": header, "after_header": header, "before": before or {}, "after": after or {}})
+    return entries
+
+
+def _run(params, kube_factory, check_mode, diff):
+    if params["apply"] and not params["kubeconfig"]:
+        raise RunnerError("apply=true needs kubeconfig: the step is sent to the cluster it was worked out against")
+    if params["apply"] and params["step"] == "validate":
+        raise RunnerError("apply=true needs a step that sends something (mtls_intermediate, mtls_final, "
+                          "authz_intermediate, authz_final, restore), not validate")
+    kube = None
     if params["kubeconfig"]:
-        current, accounts = _read_cluster(params, kube_factory)
+        kube = connect(params, kube_factory)
+        current, accounts = _read_cluster(params, kube)
     else:
         current = params["current"]
         accounts = set(params["service_accounts"]) if (params["service_accounts"] is not None and params["check_service_accounts"]) else None
@@ -77,17 +110,25 @@ def _run(params, kube_factory):
     result = dict(changed=False, objects=rendered, plan=plan, definitions=[], delete=[], proposed=[],
                   snapshot=sm.snapshot(plan["changes"] + plan["prune"], current))
     _step(params, result, rendered, plan, current)
+    if params["apply"]:
+        result["changed"] = bool(result["definitions"] or result["delete"])
+        if diff and result["changed"]:
+            result["diff"] = _diff(result, current)
+        if result["changed"] and not check_mode:
+            _send(kube, result)
     return result
 
 
-def run(params, check_mode=False, kube_factory=Kube):
+def run(params, check_mode=False, kube_factory=Kube, diff=False):
     """Do what the security_model module was asked; return the module result (a dict).
 
-    Nothing changes on the cluster here (the role applies the definitions), so check mode changes
-    nothing either. A ValueError from the model (a snapshot that is not one) becomes a RunnerError
-    with its message. Raises RunnerError.
+    Without `apply` nothing changes on the cluster (changed=false). With it, the step's definitions
+    and deletions are sent (changed when there are any; in check mode only reported), and with
+    `diff` the result carries each object before and after (Ansible's --diff). A ValueError
+    from the model (a snapshot that is not one) becomes a RunnerError with its message. Raises
+    RunnerError.
     """
     try:
-        return _run(params, kube_factory)
+        return _run(params, kube_factory, check_mode, diff)
     except ValueError as exc:
         raise RunnerError(str(exc))

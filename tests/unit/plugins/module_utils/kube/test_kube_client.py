@@ -181,13 +181,15 @@ def test_a_kind_not_served_is_looked_up_once_more_then_none():
     assert str(info.value) == "404 NotFound: the server does not serve networking.istio.io/v1 Sidecar"
 
 
-def test_get_list_create_patch_and_delete_send_the_right_calls():
+def test_get_list_create_replace_patch_and_delete_send_the_right_calls():
     kube = fake_kube({
         ("GET", "/api/v1"): (200, CORE), ("GET", "/apis/apps/v1"): (200, APPS),
         ("GET", "/apis/apps/v1/namespaces/shop/deployments/web"): (200, {"metadata": {"name": "web"}}),
         ("GET", "/apis/apps/v1/deployments?labelSelector=app%3Dweb%2Ctier+in+%28a%29"): (200, {"items": [{"metadata": {}}]}),
         ("GET", "/api/v1/namespaces/gone/configmaps"): (404, {"reason": "NotFound", "message": "x"}),
         ("POST", "/api/v1/namespaces/shop/configmaps"): (201, {"metadata": {"uid": "u1"}}),
+        ("PUT", "/api/v1/namespaces/shop/configmaps/c"): (200, {"metadata": {"uid": "u1", "resourceVersion": "8"}}),
+        ("PUT", "/api/v1/namespaces/shop/configmaps/stale"): (409, {"reason": "Conflict", "message": "modified"}),
         ("PATCH", "/api/v1/namespaces/shop/configmaps/c?fieldManager=me&force=true&dryRun=All"): (200, {"data": {}}),
         ("PATCH", "/api/v1/namespaces/shop?dryRun=All"): (200, {"kind": "Namespace"}),
         ("PATCH", "/api/v1/namespaces/shop"): (200, {"kind": "Namespace"}),
@@ -203,6 +205,12 @@ def test_get_list_create_patch_and_delete_send_the_right_calls():
     assert kube.list("v1", "ConfigMap", namespace="gone") == []
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "shop"}, "data": {"a": "1"}}
     assert kube.create(cm) == {"metadata": {"uid": "u1"}}
+    assert kube.replace(dict(cm, metadata={"name": "c", "namespace": "shop", "resourceVersion": "7"})) == {
+        "metadata": {"uid": "u1", "resourceVersion": "8"}}
+    assert kube.http.sent[-1][3]["metadata"]["resourceVersion"] == "7"
+    with pytest.raises(kc.KubeError) as conflict:
+        kube.replace(dict(cm, metadata={"name": "stale", "namespace": "shop", "resourceVersion": "1"}))
+    assert conflict.value.status == 409
     assert kube.dry_run_apply(cm, "me") == {"data": {}}
     apply_call = kube.http.sent[-1]
     assert apply_call[2]["Content-Type"] == "application/apply-patch+yaml" and apply_call[3] == cm
