@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils.kube import manifest
 from ansible_collections.meshops.istio.plugins.module_utils.kube.names import (  # noqa: F401 pylint: disable=unused-import
     api_group,
     collection_key,
@@ -96,8 +97,8 @@ def load_documents(text, source="manifest"):
     if not HAS_YAML:  # pragma: no cover
         raise AddonsError("PyYAML is required to read %s" % source)
     try:
-        raw = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
+        raw = manifest.load_all(text)
+    except manifest.YAMLError as exc:
         raise AddonsError("%s is not valid YAML: %s" % (source, exc))
     docs = []
     for doc in raw:
@@ -336,7 +337,7 @@ def patch_kiali_config(text, strategy, view_only):
     returned unchanged when it already says so (or when there is nothing to set)."""
     if strategy is None and not view_only:
         return text
-    config = yaml.safe_load(text) or {}
+    config = manifest.load(text) or {}
     if not isinstance(config, dict):
         raise AddonsError("Kiali's config.yaml is not a mapping")
     before = copy.deepcopy(config)
@@ -355,7 +356,7 @@ def patch_kiali_config(text, strategy, view_only):
 
 def kiali_config_values(text):
     """(auth.strategy, view_only_mode, web_root) read from Kiali's config.yaml."""
-    config = yaml.safe_load(text) or {}
+    config = manifest.load(text) or {}
     auth = config.get("auth") or {}
     deployment = config.get("deployment") or {}
     server = config.get("server") or {}

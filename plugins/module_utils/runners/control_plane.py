@@ -16,14 +16,10 @@ import tempfile
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import operator as iop
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import Kube
+from ansible_collections.meshops.istio.plugins.module_utils.kube import manifest
 from ansible_collections.meshops.istio.plugins.module_utils.kube.names import describe
 from ansible_collections.meshops.istio.plugins.module_utils.kube.waiter import wait_gone
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import RunnerError, connect
-
-try:
-    import yaml
-except ImportError:  # pragma: no cover - the module reports it
-    yaml = None
 
 # Kinds istioctl installs that can be left behind when a component is switched off.
 PRUNE_KINDS = (
@@ -68,8 +64,8 @@ def generate(params, run_command, operator_path):
     out = _run(run_command, [params["istioctl"], "manifest", "generate", "-f", operator_path],
                "istioctl manifest generate")
     try:
-        return iop.split_manifest(list(yaml.safe_load_all(out)))
-    except (yaml.YAMLError, iop.OperatorError) as exc:
+        return iop.split_manifest(manifest.load_all(out))
+    except (manifest.YAMLError, iop.OperatorError) as exc:
         raise RunnerError("cannot parse the output of istioctl manifest generate: %s" % exc)
 
 

@@ -26,13 +26,9 @@ from ansible_collections.meshops.istio.plugins.module_utils.drift import ignore 
 from ansible_collections.meshops.istio.plugins.module_utils.drift import record as rec
 from ansible_collections.meshops.istio.plugins.module_utils.drift import report as rep
 from ansible_collections.meshops.istio.plugins.module_utils.kube.client import FIELD_MANAGER, Kube, KubeError, api_path
+from ansible_collections.meshops.istio.plugins.module_utils.kube import manifest
 from ansible_collections.meshops.istio.plugins.module_utils.kube.names import object_key
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import RunnerError, connect
-
-try:
-    import yaml
-except ImportError:  # pragma: no cover - the module reports it
-    yaml = None
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 # Correction order: what other objects live in or are defined by first.
@@ -63,8 +59,8 @@ def _load_files(paths):
     for path in paths or []:
         try:
             with open(path) as handle:
-                docs = list(yaml.safe_load_all(handle))
-        except (IOError, OSError, yaml.YAMLError) as exc:
+                docs = manifest.load_all(handle)
+        except (IOError, OSError, manifest.YAMLError) as exc:
             raise RunnerError("cannot read manifest %s: %s" % (path, exc))
         for doc in docs:
             if not doc:
