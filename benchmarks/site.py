@@ -384,11 +384,13 @@ def report(hand, first, noop, check, counts, versions, loads, diff, taken=None):
     ratio = first["seconds"] / hand["commands"]
     lines = [
         "Run %s on %s (%d CPU), Python %s; lab: kube-apiserver %s, Istio %s (istiod as a local process, the "
-        "proxyless gRPC data plane). 1-minute load average %s (at the start of each side and at the end): %s." % (
+        "proxyless gRPC data plane). 1-minute load average %s (at the start of each side and at the end; all but "
+        "the first include the benchmark's own lab and runs): %s." % (
             taken or datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.machine(), os.cpu_count() or 0,
             platform.python_version(), versions["KUBERNETES_VERSION"], versions["ISTIO_VERSION"],
             " / ".join("%.1f" % load for load in loads),
-            "figures taken under load (other work shared the 2 CPUs)" if max(loads) > 1.5 else "machine otherwise idle"),
+            # only the load before anything of the benchmark ran says whether other work was running
+            "other work was running at the start, figures taken under load" if loads[0] > 1.0 else "machine otherwise idle"),
         "",
         "| run | time | ratio to by hand | what it waits for and checks |",
         "| --- | ---: | ---: | --- |",
