@@ -74,15 +74,15 @@ def _diff(result, current):
     """Ansible's --diff of the step: each object as it is (normalized, as the role compares it) and
     as the step leaves it (absent: deleted)."""
     by_ref = dict((sm.ref(o), o) for o in current)
-    entries = []
-    for obj, after in [(o, o) for o in result["definitions"]] + [(o, None) for o in result["delete"]]:
+
+    def entry(obj, after):
         meta = obj.get("metadata") or {}
         header = "%s %s/%s" % (obj.get("kind"), meta.get("namespace"), meta.get("name"))
-        before = sm.normalize(by_ref.get(sm.ref(obj)))
-        if after is not None:
-            after = sm.normalize(after)
-        entries.append({"before_header": header, "after_header": header, "before": before or {}, "after": after or {}})
-    return entries
+        return {"before_header": header, "after_header": header,
+                "before": sm.normalize(by_ref.get(sm.ref(obj))) or {}, "after": after}
+
+    return ([entry(obj, sm.normalize(obj)) for obj in result["definitions"]]
+            + [entry(obj, {}) for obj in result["delete"]])
 
 
 def _run(params, kube_factory, check_mode, diff):
