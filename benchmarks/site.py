@@ -35,6 +35,7 @@ stay in the work directory it prints (--from-results writes the report of a save
 
 import argparse
 import collections
+import configparser
 import datetime
 import json
 import os
@@ -162,6 +163,15 @@ def env(extra=None):
                 "PATH": os.path.dirname(sys.executable) + os.pathsep + out.get("PATH", "")})
     out.update(extra or {})
     return out
+
+
+def strategy():
+    """The Ansible strategy site.yml runs with: $ANSIBLE_STRATEGY, else the checkout's ansible.cfg."""
+    if os.environ.get("ANSIBLE_STRATEGY"):
+        return os.environ["ANSIBLE_STRATEGY"]
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(os.path.join(ROOT, "ansible.cfg"))
+    return config.get("defaults", "strategy", fallback="linear")
 
 
 def run(cmd, ok=(0,), extra_env=None, stdin=None):
@@ -383,11 +393,12 @@ def per_role(timing):
 def report(hand, first, noop, check, counts, versions, loads, diff, taken=None):  # pylint: disable=too-many-arguments
     ratio = first["seconds"] / hand["commands"]
     lines = [
-        "Run %s on %s (%d CPU), Python %s; lab: kube-apiserver %s, Istio %s (istiod as a local process, the "
-        "proxyless gRPC data plane). 1-minute load average %s (at the start of each side and at the end; all but "
-        "the first include the benchmark's own lab and runs): %s." % (
+        "Run %s on %s (%d CPU), Python %s, Ansible strategy %s; lab: kube-apiserver %s, Istio %s (istiod as a local "
+        "process, the proxyless gRPC data plane). 1-minute load average %s (at the start of each side and at the end; "
+        "all but the first include the benchmark's own lab and runs): %s." % (
             taken or datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.machine(), os.cpu_count() or 0,
-            platform.python_version(), versions["KUBERNETES_VERSION"], versions["ISTIO_VERSION"],
+            platform.python_version(), versions.get("ANSIBLE_STRATEGY", "linear"),
+            versions["KUBERNETES_VERSION"], versions["ISTIO_VERSION"],
             " / ".join("%.1f" % load for load in loads),
             # only the load before anything of the benchmark ran says whether other work was running
             "other work was running at the start, figures taken under load" if loads[0] > 1.0 else "machine otherwise idle"),
@@ -512,14 +523,15 @@ def main():
         check = site_run(info, workdir, "check", "--check")
         loads.append(os.getloadavg()[0])
 
-        text, ratio = report(hand, first, noop, check, counts, info["versions"], loads, compare(hand_objects, site_objects))
+        versions = dict(info["versions"], ANSIBLE_STRATEGY=strategy())
+        text, ratio = report(hand, first, noop, check, counts, versions, loads, compare(hand_objects, site_objects))
         print()
         print(text)
         print()
         print("first converge ratio %.2fx (goal <= 1.3): %s" % (ratio, "met" if ratio <= 1.3 else "MISSED"))
         with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as handle:
             json.dump({"by_hand": hand, "first": first, "noop": noop, "check": check, "loads": loads, "counts": counts,
-                       "versions": info["versions"], "compare": compare(hand_objects, site_objects),
+                       "versions": versions, "compare": compare(hand_objects, site_objects),
                        "taken": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}, handle, indent=1)
         if args.write_doc:
             write_doc(text)
