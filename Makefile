@@ -26,10 +26,12 @@ demo: system-deps venv
 
 ## test: the lab build and then the molecule scenario, beside lint, sanity and the collection build
 ## (two jobs at a time: the Go build and the lab scenario keep the CPUs busy while the Python
-## checks run single-threaded), then the unit tests and the lab integration tests.
+## checks run single-threaded), then the unit tests and the lab integration tests on
+## $(TEST_WORKERS) pytest-xdist workers, each with its own lab (docs/benchmarks.md: the test loop).
+TEST_WORKERS ?= 3
 test: system-deps venv
 	$(MAKE) --no-print-directory -j2 --output-sync=line molecule lint sanity collection
-	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n 2 --dist loadfile tests/unit tests/integration
+	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration
 
 # Graphviz draws the traffic models (the traffic role warns and writes only .dot without it);
 # the lab's data plane needs ip (iproute2) and unshare (util-linux), its tests openssl; the systemd
