@@ -9,10 +9,12 @@ kube/names.py); these are thin wrappers.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import re
+import os
 
+import yaml
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.meshops.istio.plugins.module_utils.guard import guard_message, spec_options, unknown_vars
 from ansible_collections.meshops.istio.plugins.module_utils.istio.access_summary import ingress_facts, node_address
 from ansible_collections.meshops.istio.plugins.module_utils.istio.operator import (
     injector_webhook_name, istiod_name, operator_file_name, revision_label, revision_problem,
@@ -78,18 +80,40 @@ def mesh_unknown_vars(names, role, accepted, roles=None):
     Names that belong to another role whose prefix starts with this one (mesh_security_* for
     the role mesh) are not this role's and are left out.
     """
-    prefix = "%s_" % role
-    others = sorted("%s_" % other for other in (roles or []) if other != role and ("%s_" % other).startswith(prefix))
-    accepted = set(accepted or [])
-    unknown = []
-    for name in names or []:
-        name = _text(name)
-        if not name.startswith(prefix) or name in accepted or any(name.startswith(o) for o in others):
-            continue
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-            continue
-        unknown.append(name)
-    return sorted(set(unknown))
+    return unknown_vars([_text(name) for name in names or []], _text(role), [_text(a) for a in accepted or []],
+                        [_text(r) for r in roles or []])
+
+
+_SPECS = {}
+
+
+def _role_options(roles_dir, role):
+    """The options of roles/<role>/meta/argument_specs.yml, parsed once per file version and process."""
+    path = os.path.join(roles_dir, role, "meta", "argument_specs.yml")
+    try:
+        key = (path, os.stat(path).st_mtime_ns)
+    except OSError as exc:
+        raise AnsibleFilterError("mesh_guard_message: no argument spec for the role %s (%s)" % (role, exc))
+    if key not in _SPECS:
+        with open(path, encoding="utf-8") as handle:
+            _SPECS[key] = spec_options(yaml.safe_load(handle))
+    return _SPECS[key]
+
+
+def mesh_guard_message(names, role, roles_dir, facts=None):
+    """The unknown-variable guard's error for ``names`` ('' when every name is known).
+
+    Accepted: the options of every entry point of ``<roles_dir>/<role>/meta/argument_specs.yml``
+    and ``facts``; variables of the other roles in ``roles_dir`` whose prefix starts with this
+    role's are theirs. One Python call, so that the guard does not parse the spec and walk the
+    roles directory in Jinja (it runs once per role in every play).
+    """
+    role, roles_dir = _text(role), _text(roles_dir)
+    facts = [_text(fact) for fact in facts or []]
+    inputs = _role_options(roles_dir, role)
+    roles = [entry for entry in os.listdir(roles_dir) if os.path.isdir(os.path.join(roles_dir, entry))]
+    unknown = unknown_vars([_text(name) for name in names or []], role, inputs + facts, roles)
+    return guard_message(unknown, role, inputs, facts)
 
 
 class FilterModule(object):
@@ -102,5 +126,6 @@ class FilterModule(object):
             "mesh_ingress": mesh_ingress,
             "mesh_label_selectors": mesh_label_selectors,
             "mesh_managed_labels": mesh_managed_labels,
+            "mesh_guard_message": mesh_guard_message,
             "mesh_unknown_vars": mesh_unknown_vars,
         }

@@ -1,5 +1,7 @@
 """Unit tests for plugins/filter/mesh.py: the filters over rules module_utils already knows."""
 
+import os
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -21,8 +23,8 @@ def service(ports, lb=None, kind="NodePort"):
 
 def test_filters_are_registered():
     assert sorted(mesh.FilterModule().filters()) == [
-        "istio_digest_ok", "istio_names", "istio_revision_ok", "istio_version_ok", "mesh_ingress", "mesh_label_selectors",
-        "mesh_managed_labels", "mesh_unknown_vars"]
+        "istio_digest_ok", "istio_names", "istio_revision_ok", "istio_version_ok", "mesh_guard_message", "mesh_ingress",
+        "mesh_label_selectors", "mesh_managed_labels", "mesh_unknown_vars"]
 
 
 @pytest.mark.parametrize("revision,names", [
@@ -108,3 +110,37 @@ def test_mesh_unknown_vars():
     # without the list of roles another role's variables look like misspellings
     assert mesh.mesh_unknown_vars(names, "mesh", ["mesh_kubeconfig"]) == ["mesh_kubeconfg", "mesh_security_state"]
     assert mesh.mesh_unknown_vars(["verify_results"], "verify", ["verify_results"]) == []
+
+
+def _roles(tmp_path):
+    for role, options in (("mesh", ["mesh_kubeconfig", "mesh_output_dir"]), ("mesh_security", ["mesh_security_state"])):
+        meta = tmp_path / role / "meta"
+        meta.mkdir(parents=True)
+        entry = "\n".join("      %s: {type: str}" % option for option in options)
+        (meta / "argument_specs.yml").write_text("argument_specs:\n  main:\n    options:\n%s\n  other:\n    options:\n"
+                                                 "      %s: {type: str}\n" % (entry, options[0]))
+    (tmp_path / "README.md").write_text("not a role")
+    return str(tmp_path)
+
+
+def test_mesh_guard_message_names_the_unknown_and_the_accepted(tmp_path):
+    roles = _roles(tmp_path)
+    names = ["mesh_kubeconfig", "mesh_kubeconfg", "mesh_security_state", "mesh_fact", "verify_areas"]
+    assert mesh.mesh_guard_message(names, "mesh", roles, ["mesh_fact"]) == (
+        "mesh_kubeconfg: the mesh role has no such variable (misspelled?); accepted: mesh_kubeconfig, mesh_output_dir"
+        " (and the facts it sets: mesh_fact).")
+    assert mesh.mesh_guard_message(["mesh_x", "mesh_a"], "mesh", roles) == (
+        "mesh_a, mesh_x: the mesh role has no such variable (misspelled?); accepted: mesh_kubeconfig, mesh_output_dir.")
+    assert mesh.mesh_guard_message(["mesh_kubeconfig", "mesh_security_state"], "mesh", roles) == ""
+    assert mesh.mesh_guard_message(["mesh_security_typo"], "mesh_security", roles).startswith("mesh_security_typo: ")
+
+
+def test_mesh_guard_message_rereads_a_changed_spec_and_refuses_a_missing_one(tmp_path):
+    roles = _roles(tmp_path)
+    assert mesh.mesh_guard_message(["mesh_new"], "mesh", roles) != ""
+    spec = tmp_path / "mesh" / "meta" / "argument_specs.yml"
+    spec.write_text("argument_specs:\n  main:\n    options:\n      mesh_new: {type: str}\n")
+    os.utime(spec, ns=(1, 1))
+    assert mesh.mesh_guard_message(["mesh_new"], "mesh", roles) == ""
+    with pytest.raises(AnsibleFilterError, match="no argument spec for the role nosuch"):
+        mesh.mesh_guard_message([], "nosuch", roles)
