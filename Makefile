@@ -27,8 +27,9 @@ demo: system-deps venv
 ## test: the lab build and then the molecule scenario, beside lint, sanity and the collection build
 ## (two jobs at a time: the Go build and the lab scenario keep the CPUs busy while the Python
 ## checks run single-threaded), then the unit tests and the lab integration tests on
-## $(TEST_WORKERS) pytest-xdist workers, each with its own lab (docs/benchmarks.md: the test loop).
-TEST_WORKERS ?= 3
+## $(TEST_WORKERS) pytest-xdist workers, each with its own lab (3 were not faster than 2 on 2 CPUs:
+## docs/benchmarks.md, the test loop).
+TEST_WORKERS ?= 2
 test: system-deps venv
 	$(MAKE) --no-print-directory -j2 --output-sync=line molecule lint sanity collection
 	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration
