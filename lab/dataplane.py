@@ -319,31 +319,6 @@ def base_env():
     return env
 
 
-class Api:
-    """GETs on the lab's API server from this process (the supervisor polls every second: a
-    kubectl process per poll would cost a tenth of a core). Writes go through kubectl."""
-
-    def __init__(self, lab):
-        import ssl  # pylint: disable=import-outside-toplevel
-        import yaml  # pylint: disable=import-outside-toplevel
-
-        with open(lab.kubeconfig, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-        cluster = config["clusters"][0]["cluster"]
-        user = config["users"][0]["user"]
-        self.server = cluster["server"]
-        self.context = ssl.create_default_context(cafile=cluster["certificate-authority"])
-        self.context.load_cert_chain(user["client-certificate"], user["client-key"])
-
-    def get(self, path):
-        """The decoded JSON at path, or None when the API server does not answer with it."""
-        try:
-            with urllib.request.urlopen(self.server + path, context=self.context, timeout=10) as resp:
-                return json.load(resp)
-        except (OSError, ValueError):
-            return None
-
-
 def write_pod_files(lab, api, plan, workdir):
     """Token and root certificate where pilot-agent reads them (relative to its working directory)."""
     cm = api.get("/api/v1/namespaces/%s/configmaps/istio-ca-root-cert" % plan["namespace"])
@@ -557,7 +532,7 @@ def supervise(lab, interval):
     api = None
     while not stopping:
         if api is None and os.path.exists(lab.kubeconfig):
-            api = Api(lab)
+            api = labmod.Api(lab)
         listed = api.get("/api/v1/pods") if api else None
         if listed is not None:
             fresh = lab.load_info()  # an istiod revision started since (a canary) adds its ports
@@ -668,8 +643,8 @@ def plain_target(lab, host, port):
     name, _dot, rest = host.partition(".")
     namespace = rest.split(".")[0] if rest else "default"
     running = dict((r["ip"], r) for r in load_pods(lab).values() if r["state"] == "running")
-    slices = Api(lab).get("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=%s"
-                          % (namespace, urllib.parse.quote("kubernetes.io/service-name=" + name)))
+    slices = labmod.Api(lab).get("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=%s"
+                                 % (namespace, urllib.parse.quote("kubernetes.io/service-name=" + name)))
     for item in (slices or {}).get("items", []):
         for endpoint in item.get("endpoints", []):
             for address in endpoint.get("addresses", []):

@@ -15,7 +15,6 @@ Started by `python -m lab up` as ``python -m lab.istiod_supervisor --lab NAME``.
 """
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -32,17 +31,17 @@ def log(msg):
     print("%s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def installed_revisions(lab):
+def installed_revisions(api):
     """{revision: installed istiod image tag} for every revision whose injector ConfigMap exists."""
-    res = lab.kubectl_run(["get", "configmaps", "-n", NAMESPACE, "-o", "name"], check=False)
-    if res.returncode != 0:
+    configmaps = api.get("/api/v1/namespaces/%s/configmaps" % NAMESPACE)
+    if configmaps is None:
         return None  # API server not answering: change nothing
-    revisions = dict.fromkeys(labmod.injector_revisions(res.stdout), "")
+    names = "".join("configmap/%s\n" % item["metadata"]["name"] for item in configmaps.get("items", []))
+    revisions = dict.fromkeys(labmod.injector_revisions(names), "")
     if revisions:
-        res = lab.kubectl_run(["get", "deployments", "-n", NAMESPACE, "-o", "json"], check=False)
-        items = json.loads(res.stdout).get("items", []) if res.returncode == 0 else []
+        deployments = api.get("/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE) or {}
         images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("image", "")
-                  for d in items}
+                  for d in deployments.get("items", [])}
         for revision in revisions:
             image = images.get(istiod_name(revision), "")
             revisions[revision] = image.rsplit(":", 1)[-1] if ":" in image else ""
@@ -111,6 +110,7 @@ def main():
     args = parser.parse_args()
     lab = labmod.Lab(args.lab)
     info = lab.load_info()
+    api = None  # in-process GETs (lab.Api): a kubectl process per poll cost a tenth of a core
     running = {}  # revision -> (process, tag)
     unsupported = set()
     stopping = []
@@ -131,7 +131,9 @@ def main():
                     if other != revision:
                         stop_istiod(lab, other, other_proc)
                 return 1
-        installed = installed_revisions(lab)
+        if api is None and os.path.exists(lab.kubeconfig):
+            api = labmod.Api(lab)
+        installed = installed_revisions(api) if api else None
         if installed is not None:
             for revision in sorted(set(running) - set(installed)):
                 log("ConfigMap %s/%s is gone (revision %s uninstalled): stopping its istiod"

@@ -27,6 +27,7 @@ if __name__ == "__main__" and not __package__:
     sys.exit(subprocess.call([sys.executable, "-m", "lab"] + sys.argv[1:], env=_ENV))
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 from . import build, collection, mirror
@@ -112,6 +114,52 @@ class Lab:
                               check=check, text=True, input=stdin,
                               stdout=subprocess.PIPE if capture else None,
                               stderr=subprocess.PIPE if capture else None)
+
+
+class Api:
+    """GETs on the lab's API server from this process, over one kept-alive connection. The data plane
+    and istiod supervisors poll every second or two: a kubectl process per poll cost a tenth of a core
+    per lab, and a new TLS connection per poll kept the API server busy with RSA handshakes. Writes go
+    through kubectl."""
+
+    def __init__(self, lab):
+        import ssl  # pylint: disable=import-outside-toplevel
+        import yaml  # pylint: disable=import-outside-toplevel
+
+        with open(lab.kubeconfig, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+        cluster = config["clusters"][0]["cluster"]
+        user = config["users"][0]["user"]
+        self.server = urllib.parse.urlsplit(cluster["server"])
+        self.context = ssl.create_default_context(cafile=cluster["certificate-authority"])
+        self.context.load_cert_chain(user["client-certificate"], user["client-key"])
+        self.conn = None
+
+    def _connection(self):
+        if self.conn is None:
+            self.conn = http.client.HTTPSConnection(self.server.hostname, self.server.port, context=self.context,
+                                                    timeout=10)
+        return self.conn
+
+    def get(self, path):
+        """The decoded JSON at path, or None when the API server does not answer with it."""
+        for _attempt in (1, 2):  # a kept-alive connection that the server has closed fails once
+            try:
+                conn = self._connection()
+                conn.request("GET", self.server.path.rstrip("/") + path, headers={"Accept": "application/json"})
+                resp = conn.getresponse()
+                body = resp.read()
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                continue
+            if resp.status != 200:
+                return None
+            try:
+                return json.loads(body)
+            except ValueError:
+                return None
+        return None
 
 
 # --------------------------------------------------------------------------- helpers
