@@ -49,7 +49,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
 
 from . import lab as labmod
 
