@@ -36,7 +36,7 @@ def installed_revisions(api):
     configmaps = api.get("/api/v1/namespaces/%s/configmaps" % NAMESPACE)
     if configmaps is None:
         return None  # API server not answering: change nothing
-    names = "".join("configmap/%s\n" % item["metadata"]["name"] for item in configmaps.get("items", []))
+    names = "\n".join(item["metadata"]["name"] for item in configmaps.get("items", []))
     revisions = dict.fromkeys(labmod.injector_revisions(names), "")
     if revisions:
         deployments = api.get("/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE) or {}

@@ -427,8 +427,9 @@ def extra_revisions(lab):
 
 
 def injector_revisions(names):
-    """Installed revisions ("" = default) from `kubectl get configmaps -o name` output: a revision is
-    installed while its injector ConfigMap istio-sidecar-injector[-<rev>] exists."""
+    """Installed revisions ("" = default) from ConfigMap names, one per line, bare or as `kubectl get
+    configmaps -o name` prints them: a revision is installed while its injector ConfigMap
+    istio-sidecar-injector[-<rev>] exists."""
     prefix = collection.injector_configmap_name("") + "-"
     revisions = []
     for line in names.split():

@@ -51,6 +51,7 @@ def test_each_revision_has_its_own_ports_and_files(lab):
 ])
 def test_the_revision_comes_from_the_injector_configmap(name, revision):
     assert labmod.injector_revisions("configmap/%s\n" % name) == [revision]
+    assert labmod.injector_revisions("other\n%s" % name) == [revision]  # bare names, as the istiod supervisor reads them
 
 
 @pytest.mark.parametrize("name", ["istio", "istio-ca-root-cert", "istio-sidecar-injector-", "istio-sidecar-injector-Blue",
