@@ -11,9 +11,11 @@ MESHOPS_LAB_TEARDOWN=1 to take the lab down at the end of the session.
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -120,6 +122,24 @@ def lab(worker_id):
         subprocess.run(LAB + ["down", "--name", name], cwd=ROOT, check=False)
 
 
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _log_run(path, result, seconds, cpu):
+    """With MESHOPS_PLAYBOOK_LOG set, append one JSON line per ansible-playbook run (test, playbook,
+    wall and CPU seconds, recap): where the test loop's time goes (docs/benchmarks.md, the test loop)."""
+    log = os.environ.get("MESHOPS_PLAYBOOK_LOG")
+    if not log:
+        return
+    line = {"test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0], "playbook": path,
+            "seconds": round(seconds, 2), "cpu": round(cpu, 2), "rc": result.rc,
+            "ok": result.ok, "changed": result.changed, "skipped": result.skipped}
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
 @pytest.fixture(scope="session")
 def playbook(lab):
     """run(path, extra_vars=None, check=False, diff=False, tags=None, inventory=None) -> PlaybookResult
@@ -148,13 +168,16 @@ def playbook(lab):
         run_env.update({"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
                         "ANSIBLE_FORCE_COLOR": "0", "PATH": BIN + os.pathsep + run_env.get("PATH", "")})
         run_env.update(env or {})
+        started, cpu = time.monotonic(), _children_cpu()
         try:
             proc = subprocess.run(cmd, cwd=ROOT, env=run_env, text=True, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, timeout=timeout, check=False)
         finally:
             if tmp:
                 os.unlink(tmp.name)
-        return PlaybookResult(rc=proc.returncode, output=proc.stdout, hosts=parse_recap(proc.stdout))
+        result = PlaybookResult(rc=proc.returncode, output=proc.stdout, hosts=parse_recap(proc.stdout))
+        _log_run(path, result, time.monotonic() - started, _children_cpu() - cpu)
+        return result
 
     return run
 
