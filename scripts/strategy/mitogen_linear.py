@@ -16,7 +16,8 @@ sending, it compiles each module's source only to list the modules that one impo
 Mitogen's own modules (mitogen.minify). That was about 1.4 of the 8.6 CPU-seconds of a no-op
 `playbooks/security.yml` (docs/benchmarks.md, the test loop). `install_cache()` hands those two
 places a `compile` and a `minimize_source` that keep their results in
-$XDG_CACHE_HOME/meshops-istio/mitogen/<python>-mitogen-<version>/ (default ~/.cache), keyed by a
+<cache root>/mitogen/<python>-mitogen-<version>/ (the lab's cache root, ~/.cache/meshops-istio by
+default), keyed by a
 SHA-256 of their whole input (source and file name), so an entry is only ever found for the input
 that made it: an edited module gets a new key. Each entry is one file, written to a temporary name
 and renamed, so parallel runs share the cache safely; an entry that cannot be read or written
@@ -41,8 +42,12 @@ _TAG = "%s-mitogen-%s" % (sys.implementation.cache_tag, ".".join(str(p) for p in
 
 
 def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "meshops-istio", "mitogen", _TAG)
+    """Under the checkout's cache root, by lab.build.cache_root()'s rule ($MESHOPS_LAB_CACHE, else
+    $XDG_CACHE_HOME/meshops-istio, else ~/.cache/meshops-istio). The rule is repeated here rather than
+    imported: lab.build imports the collection's module_utils, about 0.1 s added to every run."""
+    root = os.environ.get("MESHOPS_LAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "meshops-istio")
+    return os.path.join(root, "mitogen", _TAG)
 
 
 def _key(kind, *parts):
@@ -66,11 +71,17 @@ def _write(key, data):
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, os.path.join(folder, key))
     except OSError:
-        pass
+        try:
+            os.unlink(tmp)  # a full disk leaves no half-written file behind
+        except OSError:
+            pass
 
 
 def cached_compile(source, filename, mode, flags=0, dont_inherit=False, optimize=-1):

@@ -24,6 +24,7 @@ def shim(tmp_path, monkeypatch):
     """The shim, imported against an empty cache; the patched names are put back afterwards."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("MESHOPS_MITOGEN_CACHE", raising=False)
+    monkeypatch.delenv("MESHOPS_LAB_CACHE", raising=False)
     saved = (mitogen_master.__dict__.get("compile"), module_finder.__dict__.get("compile"), mitogen_minify.minimize_source)
     spec = importlib.util.spec_from_file_location("meshops_test_mitogen_linear", SHIM)
     module = importlib.util.module_from_spec(spec)
@@ -92,6 +93,23 @@ def test_a_cache_that_cannot_be_written_only_costs_the_work(shim, tmp_path, monk
     assert run(shim.cached_compile(SOURCE, "/x/mod.py", "exec")) == 42
     source = '"""doc"""\nx = 1\n'
     assert shim.cached_minimize_source(source) == shim._MINIMIZE(source)  # pylint: disable=protected-access
+
+
+def test_the_cache_sits_under_the_lab_cache_root_when_one_is_set(shim, tmp_path, monkeypatch):
+    monkeypatch.setenv("MESHOPS_LAB_CACHE", str(tmp_path / "lab-cache"))
+    assert shim.cache_dir() == os.path.join(str(tmp_path / "lab-cache"), "mitogen", shim._TAG)  # pylint: disable=protected-access
+    shim.cached_compile(SOURCE, "/x/mod.py", "exec")
+    assert len(entries(shim)) == 1 and entries(shim)[0].startswith(str(tmp_path / "lab-cache"))
+
+
+def test_a_write_that_fails_halfway_leaves_no_temporary_file(shim, monkeypatch):
+    def refuse(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(shim.os, "replace", refuse)
+    assert run(shim.cached_compile(SOURCE, "/x/mod.py", "exec")) == 42
+    left = [name for _folder, _dirs, files in os.walk(shim.cache_dir()) for name in files]
+    assert left == []
 
 
 def test_syntax_errors_still_raise_and_store_nothing(shim):
