@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
+from lab_helpers import outcomes_by_host  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -178,6 +180,33 @@ def playbook(lab):
         result = PlaybookResult(rc=proc.returncode, output=proc.stdout, hosts=parse_recap(proc.stdout))
         _log_run(path, result, time.monotonic() - started, _children_cpu() - cpu)
         return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def playbook_cases(lab, playbook):
+    """run(path, cases, common_vars=None) -> {case: HostOutcome}: one ansible-playbook run for many
+    inputs. Each case is one host of mesh_controller, connected like the lab's own, with the case's
+    variables, over `common_vars`, as its host vars: above the lab's group_vars and role defaults, as
+    -e is, but below play vars.
+    The hosts run one at a time (forks 1), so cases of bad input that all fail before changing
+    anything cost one start of Ansible instead of one each."""
+
+    def run(path, cases, common_vars=None):
+        with open(os.path.join(lab.inventory, "hosts.yml"), encoding="utf-8") as handle:
+            connection = yaml.safe_load(handle)["mesh_controller"]["hosts"]["localhost"]
+        names = {"case-%d" % index: case for index, case in enumerate(cases)}
+        hosts = {name: {**connection, **(common_vars or {}), **cases[case]} for name, case in names.items()}
+        with tempfile.TemporaryDirectory() as inventory:
+            os.symlink(os.path.join(lab.inventory, "group_vars"), os.path.join(inventory, "group_vars"))
+            with open(os.path.join(inventory, "hosts.yml"), "w", encoding="utf-8") as handle:
+                yaml.safe_dump({"mesh_controller": {"hosts": hosts}}, handle)
+            result = playbook(path, inventory=inventory,
+                              env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "1"})
+        outcomes = outcomes_by_host(result.output)
+        assert sorted(outcomes) == sorted(names), result.tail()
+        return {case: outcomes[name] for name, case in names.items()}
 
     return run
 

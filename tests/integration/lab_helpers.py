@@ -4,8 +4,10 @@ Not a test module (pytest collects only test_*.py); the test files import it by 
 directory being on sys.path as for conftest.py.
 """
 
+import json
 import subprocess
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -80,3 +82,45 @@ def forget_drift_records(lab):
     subprocess.run([lab.kubectl, "--kubeconfig", lab.kubeconfig, "delete", "configmap", "--all-namespaces",
                     "-l", "meshops.istio/drift-stage", "--ignore-not-found"],
                    check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@dataclass
+class HostOutcome:
+    """One inventory host's part of a run: its recap counts and the text of the tasks that failed on it
+    (every string in those results, msg and argument_errors among them; not the echoed input, such as
+    the role's whole argument spec, which quotes every accepted value)."""
+
+    failed: int  # failed and unreachable tasks
+    changed: int
+    text: str
+
+
+# What a failed result echoes of its input rather than says about it.
+ECHOED = ("argument_spec_data", "validate_args_context", "invocation", "_ansible_no_log")
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def outcomes_by_host(output):
+    """{host: HostOutcome} from the output of a run with the ansible.posix.json stdout callback (other text, such as
+    warnings on stderr, comes before its one top-level object)."""
+    start = output.find("\n{\n") + 1 if not output.startswith("{") else 0
+    report, _ = json.JSONDecoder().raw_decode(output[start:])
+    texts = {host: [] for host in report["stats"]}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                if result.get("failed") or result.get("unreachable"):
+                    texts[host].extend(_strings({key: value for key, value in result.items() if key not in ECHOED}))
+    return {host: HostOutcome(failed=stats["failures"] + stats["unreachable"], changed=stats["changed"],
+                              text="\n".join(texts[host]))
+            for host, stats in report["stats"].items()}

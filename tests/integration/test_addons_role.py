@@ -107,25 +107,33 @@ def mesh(lab, playbook, kube):
 
 # --------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("extra,expected", [
-    ({"addons_enabled": ["kiali", "kibana"]},
+BAD_INPUT = [
+    ("unknown-addon", {"addons_enabled": ["kiali", "kibana"]},
      [r"addons_enabled", r"kibana", r"kiali, prometheus, grafana, jaeger, zipkin"]),
-    ({"addons_exposure": {"kiali": {"type": "NodePort", "node_port": 40000}}},
+    ("node-port-out-of-range", {"addons_exposure": {"kiali": {"type": "NodePort", "node_port": 40000}}},
      [r"addons_exposure\.kiali\.node_port=40000 is outside the cluster's nodePort range 30000-32767"]),
-    ({"addons_exposure": {"grafana": {"type": "NodePort", "node_port": 30025}}},
+    ("node-port-taken", {"addons_exposure": {"grafana": {"type": "NodePort", "node_port": 30025}}},
      [r"addons_exposure\.grafana\.node_port=30025 is already used by Service default/addons-test-port-holder"]),
-    ({"addons_exposure": {"kiali": {"type": "Nodeport"}}},
+    ("bad-type", {"addons_exposure": {"kiali": {"type": "Nodeport"}}},
      [r"addons_exposure\.kiali\.type='Nodeport' is not a Service type this role sets; "
       r"accepted: ClusterIP, NodePort, LoadBalancer"]),
-    ({"addons_enabled": ["kiali", "jaeger", "zipkin"]},
+    ("jaeger-and-zipkin", {"addons_enabled": ["kiali", "jaeger", "zipkin"]},
      [r"addons_enabled: jaeger and zipkin both define Service istio-system/\w+; enable only one of them"]),
-], ids=["unknown-addon", "node-port-out-of-range", "node-port-taken", "bad-type", "jaeger-and-zipkin"])
-def test_bad_input_fails_naming_addon_and_value_and_applies_nothing(mesh, playbook, extra, expected):
-    result = playbook("playbooks/addons.yml", extra_vars=extra)
-    assert result.rc != 0
-    assert result.failed == 1
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(mesh, playbook_cases):
+    """Every bad input, each one host of a single run."""
+    return playbook_cases("playbooks/addons.yml", {case: extra for case, extra, _ in BAD_INPUT})
+
+
+@pytest.mark.parametrize("case,expected", [(c[0], c[2]) for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_fails_naming_addon_and_value_and_applies_nothing(mesh, bad_inputs, case, expected):
+    result = bad_inputs[case]
+    assert result.failed == 1, result
     for pattern in expected:
-        assert re.search(pattern, result.output), "%r not in output:\n%s" % (pattern, result.tail())
+        assert re.search(pattern, result.text), "%r not in output:\n%s" % (pattern, result.text)
     assert labelled_objects(mesh) == []
     assert mesh.get("apps/v1", "Deployment", "kiali", NS) is None
 

@@ -144,24 +144,36 @@ def test_second_run_and_check_mode_change_nothing(istio, playbook, kube):
     assert versions(kube) == before
 
 
-def test_bad_scenario_fails_before_anything_changes(istio, playbook, kube):
+@pytest.fixture(scope="module")
+def bad_inputs(istio, playbook_cases, kube):
+    """The routing objects' versions before, the outcome of every bad input (one run, a host each), after."""
     before = versions(kube)
-    result = run(playbook, "reviews-v9")
-    assert result.rc != 0
-    assert "bookinfo_scenario" in result.output and "reviews-v9" in result.output
-    assert "all-v1, reviews-v2-for-jason, ratings-delay" in result.output
-    assert versions(kube) == before
+    outcomes = playbook_cases(PLAYBOOK, {
+        "unknown scenario": {"bookinfo_scenario": "reviews-v9"},
+        "unknown version": {"bookinfo_scenario": "reviews-weighted", "bookinfo_reviews_weights": {"v1": 70, "v4": 30}},
+        "short weights": {"bookinfo_scenario": "reviews-weighted", "bookinfo_reviews_weights": {"v1": 70, "v3": 20}},
+    })
+    return before, outcomes, versions(kube)
 
 
-def test_bad_weights_fail_before_anything_changes(istio, playbook, kube):
-    before = versions(kube)
-    result = run(playbook, "reviews-weighted", bookinfo_reviews_weights={"v1": 70, "v4": 30})
-    assert result.rc != 0
-    assert 'bookinfo_reviews_weights={"v1": 70, "v4": 30}' in result.output, result.tail()
-    assert "among v1, v2, v3 that sum to 100" in result.output
-    short = run(playbook, "reviews-weighted", bookinfo_reviews_weights={"v1": 70, "v3": 20})
-    assert short.rc != 0 and "bookinfo_reviews_weights=" in short.output
-    assert versions(kube) == before
+def test_bad_scenario_fails_before_anything_changes(bad_inputs):
+    before, outcomes, after = bad_inputs
+    result = outcomes["unknown scenario"]
+    assert result.failed, result
+    assert "bookinfo_scenario" in result.text and "reviews-v9" in result.text
+    assert "all-v1, reviews-v2-for-jason, ratings-delay" in result.text
+    assert after == before
+
+
+def test_bad_weights_fail_before_anything_changes(bad_inputs):
+    before, outcomes, after = bad_inputs
+    result = outcomes["unknown version"]
+    assert result.failed, result
+    assert 'bookinfo_reviews_weights={"v1": 70, "v4": 30}' in result.text, result.text
+    assert "among v1, v2, v3 that sum to 100" in result.text
+    short = outcomes["short weights"]
+    assert short.failed and "bookinfo_reviews_weights=" in short.text
+    assert after == before
 
 
 @pytest.mark.parametrize("scenario,extra,reviews,ratings,details", SCENARIOS,

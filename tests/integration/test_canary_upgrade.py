@@ -157,14 +157,18 @@ def test_rerunning_the_upgrade_changes_nothing(playbook, kube, control_plane_var
     assert kube.get("apps/v1", "Deployment", "web", APP_NS)["metadata"]["generation"] == generation
 
 
-def test_bad_input_is_refused_before_anything_changes(playbook, kube, control_plane_vars, previous_default):
+def test_bad_input_is_refused_before_anything_changes(playbook_cases, kube, control_plane_vars, previous_default):
     before = kube.get("apps/v1", "Deployment", "istiod-" + previous_default["revision"], NS)["metadata"]["resourceVersion"]
-    bad = playbook(UPGRADE, extra_vars=dict(control_plane_vars, canary_upgrade_version="1.31"))
-    assert bad.rc != 0
-    assert "canary_upgrade_version=1.31 is not an Istio release" in " ".join(bad.output.split())
-    same = playbook(UPGRADE, extra_vars=dict(control_plane_vars, canary_upgrade_version=previous_default["current"],
-                                             canary_upgrade_old_revision=previous_default["revision"]))
-    assert same.rc != 0
-    assert "equals canary_upgrade_old_revision" in " ".join(same.output.split())
+    outcomes = playbook_cases(UPGRADE, {
+        "not a release": {"canary_upgrade_version": "1.31"},
+        "same revision": {"canary_upgrade_version": previous_default["current"],
+                          "canary_upgrade_old_revision": previous_default["revision"]},
+    }, common_vars=control_plane_vars)
+    bad = outcomes["not a release"]
+    assert bad.failed, bad
+    assert "canary_upgrade_version=1.31 is not an Istio release" in " ".join(bad.text.split())
+    same = outcomes["same revision"]
+    assert same.failed, same
+    assert "equals canary_upgrade_old_revision" in " ".join(same.text.split())
     after = kube.get("apps/v1", "Deployment", "istiod-" + previous_default["revision"], NS)["metadata"]["resourceVersion"]
     assert after == before

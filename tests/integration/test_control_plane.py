@@ -67,32 +67,44 @@ def _image_tag(deployment):
 
 
 # --------------------------------------------------------------------------- bad input
-def test_bad_profile_fails_before_anything_changes(playbook, kube):
+@pytest.fixture(scope="module")
+def bad_inputs(playbook_cases, kube):
+    """What the role could touch before, the outcome of every bad input (one run, a host each), after."""
     before = _snapshot(kube)
-    result = _converge(playbook, control_plane_profile="nosuch")
-    assert result.rc != 0, result.tail()
-    assert "control_plane_profile=nosuch is not a profile of istioctl" in result.output
-    assert "accepted:" in result.output and "default" in result.output and "demo" in result.output
-    assert _snapshot(kube) == before
+    outcomes = playbook_cases(PLAYBOOK, {
+        "profile": {"control_plane_profile": "nosuch"},
+        "service type": {"control_plane_ingress_service_type": "Nodeport"},
+        "node ports": {"control_plane_ingress_node_ports": {"http": 80, "htps": 31443}},
+    }, common_vars=CONVERGE)
+    return before, outcomes, _snapshot(kube)
 
 
-def test_bad_service_type_fails_before_anything_changes(playbook, kube):
-    before = _snapshot(kube)
-    result = _converge(playbook, control_plane_ingress_service_type="Nodeport")
-    assert result.rc != 0, result.tail()
-    assert "control_plane_ingress_service_type" in result.output
-    assert "Nodeport" in result.output
-    assert "ClusterIP, NodePort, LoadBalancer" in result.output
-    assert _snapshot(kube) == before
+def test_bad_profile_fails_before_anything_changes(bad_inputs):
+    before, outcomes, after = bad_inputs
+    result = outcomes["profile"]
+    assert result.failed, result
+    assert "control_plane_profile=nosuch is not a profile of istioctl" in result.text
+    assert "accepted:" in result.text and "default" in result.text and "demo" in result.text
+    assert after == before
 
 
-def test_bad_node_ports_fail_before_anything_changes(playbook, kube):
-    before = _snapshot(kube)
-    result = _converge(playbook, control_plane_ingress_node_ports={"http": 80, "htps": 31443})
-    assert result.rc != 0, result.tail()
-    assert "control_plane_ingress_node_ports=" in result.output
-    assert "keys must be among http, https, status" in result.output
-    assert _snapshot(kube) == before
+def test_bad_service_type_fails_before_anything_changes(bad_inputs):
+    before, outcomes, after = bad_inputs
+    result = outcomes["service type"]
+    assert result.failed, result
+    assert "control_plane_ingress_service_type" in result.text
+    assert "Nodeport" in result.text
+    assert "ClusterIP, NodePort, LoadBalancer" in result.text
+    assert after == before
+
+
+def test_bad_node_ports_fail_before_anything_changes(bad_inputs):
+    before, outcomes, after = bad_inputs
+    result = outcomes["node ports"]
+    assert result.failed, result
+    assert "control_plane_ingress_node_ports=" in result.text
+    assert "keys must be among http, https, status" in result.text
+    assert after == before
 
 
 # --------------------------------------------------------------------------- converge

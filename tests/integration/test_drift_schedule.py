@@ -19,7 +19,7 @@ import sys
 
 import pytest
 import yaml
-from lab_helpers import wait_for  # pylint: disable=import-error
+from lab_helpers import outcomes_by_host, wait_for  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -111,32 +111,57 @@ def test_a_broken_unit_fails_systemd_analyze_verify(tmp_path):
     assert proc.returncode != 0 and "calendar" in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("name, value, accepted", [
+BAD_CHOICES = [
     ("drift_schedule_backend", "anacron", "systemd, cron"),
     ("drift_schedule_mode", "fix", "check, correct"),
     ("drift_schedule_state", "gone", "present, absent"),
-])
-def test_bad_choice_fails_naming_the_variable_and_the_accepted_values(tmp_path, name, value, accepted):
-    (tmp_path / "units").mkdir()
-    rc, out, changed = run_role(tmp_path, unit_vars(tmp_path, **{name: value}))
-    assert rc != 0 and changed == 0
-    assert "value of %s must be one of: %s, got: %s" % (name, accepted, value) in out, out[-3000:]
-    assert not list((tmp_path / "units").iterdir())
-
-
-@pytest.mark.parametrize("name, value, message", [
+]
+BAD_VALUES = [
     ("drift_schedule_calendar", "every quarter", "drift_schedule_calendar=every quarter is not a systemd calendar"),
     ("drift_schedule_randomized_delay", "a bit", "drift_schedule_randomized_delay=a bit is not a systemd timespan"),
     ("drift_schedule_inventory", "", "drift_schedule_inventory is empty"),
     ("drift_schedule_name", "drift/check", "drift_schedule_name=drift/check is not a unit name"),
     ("drift_schedule_calender", "hourly", "drift_schedule_calender: the drift_schedule role has no such variable"),
-])
-def test_bad_value_fails_before_anything_is_written(tmp_path, name, value, message):
-    (tmp_path / "units").mkdir()
-    rc, out, changed = run_role(tmp_path, unit_vars(tmp_path, **{name: value}))
-    assert rc != 0 and changed == 0
-    assert message in out, out[-3000:]
-    assert not list((tmp_path / "units").iterdir())
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    """Every bad choice and value in one run: each is a host of its own, with its own unit directory.
+    {variable: (HostOutcome, unit directory)}."""
+    base = tmp_path_factory.mktemp("bad-schedule")
+    hosts, units = {}, {}
+    for index, (name, value, _) in enumerate(BAD_CHOICES + BAD_VALUES):
+        folder = base / ("case-%d" % index)
+        folder.mkdir()
+        (folder / "units").mkdir()
+        hosts["case-%d" % index] = dict(unit_vars(folder, **{name: value}), ansible_connection="local",
+                                        ansible_python_interpreter=sys.executable)
+        units[name] = folder / "units"
+    inventory = base / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    _rc, out, _changed = run_role(base, {}, inventory=str(inventory), hosts="all",
+                                  extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "1"})
+    outcomes = outcomes_by_host(out)
+    assert sorted(outcomes) == sorted(hosts), out[-3000:]
+    return {name: (outcomes["case-%d" % index], units[name])
+            for index, (name, _, _) in enumerate(BAD_CHOICES + BAD_VALUES)}
+
+
+@pytest.mark.parametrize("name, value, accepted", BAD_CHOICES)
+def test_bad_choice_fails_naming_the_variable_and_the_accepted_values(bad_inputs, name, value, accepted):
+    outcome, units = bad_inputs[name]
+    assert outcome.failed and outcome.changed == 0, outcome
+    assert "value of %s must be one of: %s, got: %s" % (name, accepted, value) in outcome.text, outcome.text
+    assert not list(units.iterdir())
+
+
+@pytest.mark.parametrize("name, value, message", BAD_VALUES)
+def test_bad_value_fails_before_anything_is_written(bad_inputs, name, value, message):
+    outcome, units = bad_inputs[name]
+    assert outcome.failed and outcome.changed == 0, outcome
+    assert message in outcome.text, outcome.text
+    assert not list(units.iterdir())
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import sys
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
+from lab_helpers import outcomes_by_host  # pylint: disable=import-error
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio.release import resolve_arch, resolve_os
 from ansible_collections.meshops.istio.tests.support.istio_release_archives import (
@@ -319,7 +321,7 @@ def test_missing_version_on_a_fresh_host_leaves_no_directories(env, server):
     assert env.listing() == {}
 
 
-@pytest.mark.parametrize("overrides, expected", [
+BAD_INPUT = [
     ({"istioctl_arch": "sparc"}, "value of istioctl_arch must be one of: , amd64, arm64, got: sparc"),
     ({"istioctl_os": "windows"}, "value of istioctl_os must be one of: , linux, osx, got: windows"),
     ({"istioctl_version": "1.x"}, "istioctl_version=1.x is not an Istio release number; accepted: MAJOR.MINOR.PATCH"),
@@ -329,17 +331,50 @@ def test_missing_version_on_a_fresh_host_leaves_no_directories(env, server):
     ({"istioctl_sha256": "abc"}, "istioctl_sha256"),
     ({"istioctl_download_timeout": "soon"}, "istioctl_download_timeout"),
     ({"istioctl_versoin": "1.30.4"}, "istioctl_versoin: the istioctl role has no such variable (misspelled?); accepted: istioctl_version,"),
-])
-def test_bad_input_fails_before_anything_is_touched(env, server, overrides, expected):
-    publish(server)
-    run = env.run(**overrides)
-    assert run.rc == 2, run.explain()
-    assert expected in run.failure_text(), run.explain()
-    assert run.changed == 0, run.explain()
-    assert server.requests == []
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    """Every bad input in one run against one published release: each case is a host of its own,
+    with its own scratch home. ({case index: (HostOutcome, Env, names of the tasks it ran)},
+    the server's requests)."""
+    base = tmp_path_factory.mktemp("bad-istioctl")
+    with ReleaseServer() as srv:
+        publish(srv)
+        envs, hosts = {}, {}
+        for index, (overrides, _) in enumerate(BAD_INPUT):
+            folder = base / ("case-%d" % index)
+            folder.mkdir()
+            envs[index] = Env(folder, srv)
+            hosts["case-%d" % index] = dict(envs[index].vars(**overrides), ansible_connection="local")
+        (base / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        (base / "play.yml").write_text(PLAY.replace("hosts: localhost", "hosts: all"))
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+                   ANSIBLE_FORKS="1", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+        proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(base / "hosts.yml"), str(base / "play.yml")],
+                              cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=600, check=False)
+        requests = list(srv.requests)
+    outcomes = outcomes_by_host(proc.stdout)
+    assert sorted(outcomes) == sorted(hosts), proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
+    ran = {host: [task["task"]["name"].split(" : ", 1)[-1] for play in doc["plays"] for task in play["tasks"]
+                  if host in task["hosts"]] for host in hosts}
+    return {index: (outcomes["case-%d" % index], envs[index], ran["case-%d" % index]) for index in envs}, requests
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=[next(iter(case[0])) for case in BAD_INPUT])
+def test_bad_input_fails_before_anything_is_touched(bad_inputs, index):
+    cases, requests = bad_inputs
+    outcome, env, names = cases[index]
+    expected = BAD_INPUT[index][1]
+    assert outcome.failed, outcome
+    assert expected in outcome.text, outcome.text
+    assert outcome.changed == 0, outcome
+    assert requests == []
     assert env.listing() == {}
-    names = [item[0] for item in run.results()]
-    assert not any(name.startswith(INSTALL_TASK) for name in names)
+    assert not any(name.startswith(INSTALL_TASK) for name in names), names
 
 
 def test_detected_unsupported_arch_fails_listing_supported_ones(env, server):

@@ -96,23 +96,32 @@ BAD_MODELS = [
 ]
 
 
-@pytest.mark.parametrize("mutate,message", [case[1:] for case in BAD_MODELS], ids=[case[0] for case in BAD_MODELS])
-def test_bad_model_fails_with_the_named_error_and_applies_nothing(istio, playbook, kube, mutate, message):
-    result = apply_shop(playbook, model=_bad(mutate))
-    assert result.rc != 0, result.tail()
-    assert message in flat(result.output), result.tail()
-    assert "traffic model 'bad' is invalid" in flat(result.output)
+@pytest.fixture(scope="module")
+def bad_inputs(istio, playbook_cases):
+    """Every bad model and bad role input of this file, each one host of a single run."""
+    cases = {name: {"traffic_model": _bad(mutate)} for name, mutate, _ in BAD_MODELS}
+    cases["traffic_state gone"] = {"traffic_model_file": SHOP_FILE, "traffic_state": "gone"}
+    cases["model and model file"] = {"traffic_model_file": SHOP_FILE, "traffic_model": shop_model()}
+    return playbook_cases(TRAFFIC, cases)
+
+
+@pytest.mark.parametrize("case,message", [(case[0], case[2]) for case in BAD_MODELS], ids=[case[0] for case in BAD_MODELS])
+def test_bad_model_fails_with_the_named_error_and_applies_nothing(bad_inputs, kube, case, message):
+    outcome = bad_inputs[case]
+    assert outcome.failed, outcome
+    assert message in flat(outcome.text), outcome.text
+    assert "traffic model 'bad' is invalid" in flat(outcome.text)
     assert kube.get("v1", "Namespace", BAD_NS) is None
     assert managed(kube, "bad") == {}
 
 
-def test_bad_role_input_fails_before_anything_changes(istio, playbook, kube):
-    result = playbook(TRAFFIC, extra_vars={"traffic_model_file": SHOP_FILE, "traffic_state": "gone"})
-    assert result.rc != 0
-    assert "traffic_state" in result.output and "present, absent" in result.output
-    both = playbook(TRAFFIC, extra_vars={"traffic_model_file": SHOP_FILE, "traffic_model": shop_model()})
-    assert both.rc != 0
-    assert "Set exactly one of traffic_model" in flat(both.output)
+def test_bad_role_input_fails_before_anything_changes(bad_inputs, kube):
+    gone = bad_inputs["traffic_state gone"]
+    assert gone.failed, gone
+    assert "traffic_state" in gone.text and "present, absent" in gone.text
+    both = bad_inputs["model and model file"]
+    assert both.failed, both
+    assert "Set exactly one of traffic_model" in flat(both.text)
     assert managed(kube, "shop") == {}
 
 
