@@ -14,7 +14,7 @@ LAB := python -m lab
 # Every playbook run names its inventory: ansible.cfg has no default one.
 INVENTORY ?= inventories/lab
 
-.PHONY: demo test system-deps venv lint sanity unit integration molecule lab-build lab-up lab-down \
+.PHONY: demo test test-suite system-deps venv lint sanity unit integration molecule lab-build lab-up lab-down \
         lab-status bench collection clean drift drift-correct
 
 ## run: build the lab if needed, bring it up, run site.yml against it. The demo needs no
@@ -24,14 +24,17 @@ demo: system-deps venv
 	ansible-playbook site.yml -i inventories/lab
 	$(LAB) status
 
-## test: the lab build and then the molecule scenario, beside lint, sanity and the collection build
-## (two jobs at a time: the Go build and the lab scenario keep the CPUs busy while the Python
-## checks run single-threaded), then the unit tests and the lab integration tests on
-## $(TEST_WORKERS) pytest-xdist workers, each with its own lab (3 were not faster than 2 on 2 CPUs:
-## docs/benchmarks.md, the test loop).
+## test: the lab build, then the pytest suite (test-suite) and the molecule scenario, beside lint,
+## sanity and the collection build, three jobs at a time: the suite's lab runs leave about a quarter
+## of 2 CPUs idle (they wait on the API server), which the single-threaded Python checks fill. Each of
+## the $(TEST_WORKERS) pytest-xdist workers has its own lab, and molecule's lab is another (3 workers
+## were not faster than 2 on 2 CPUs: docs/benchmarks.md, the test loop).
 TEST_WORKERS ?= 2
 test: system-deps venv
-	$(MAKE) --no-print-directory -j2 --output-sync=line molecule lint sanity collection
+	$(MAKE) --no-print-directory -j3 --output-sync=line test-suite molecule lint sanity collection
+
+## test-suite: the unit tests and the lab integration tests (part of test).
+test-suite: venv lab-build
 	MESHOPS_LAB_FRESH=1 MESHOPS_LAB_TEARDOWN=1 pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration
 
 # Graphviz draws the traffic models (the traffic role warns and writes only .dot without it);
