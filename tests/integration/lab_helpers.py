@@ -114,7 +114,7 @@ def outcomes_by_host(output):
     """{host: HostOutcome} from the output of a run with the ansible.posix.json stdout callback (other text, such as
     warnings on stderr, comes before its one top-level object)."""
     start = output.find("\n{\n") + 1 if not output.startswith("{") else 0
-    report, _ = json.JSONDecoder().raw_decode(output[start:])
+    report = json.JSONDecoder().raw_decode(output[start:])[0]
     texts = {host: [] for host in report["stats"]}
     for play in report["plays"]:
         for task in play["tasks"]:

@@ -125,7 +125,7 @@ BAD_INPUT = [
 @pytest.fixture(scope="module")
 def bad_inputs(mesh, playbook_cases):
     """Every bad input, each one host of a single run."""
-    return playbook_cases("playbooks/addons.yml", {case: extra for case, extra, _ in BAD_INPUT})
+    return playbook_cases("playbooks/addons.yml", {case[0]: case[1] for case in BAD_INPUT})
 
 
 @pytest.mark.parametrize("case,expected", [(c[0], c[2]) for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])

@@ -131,7 +131,7 @@ def bad_inputs(tmp_path_factory):
     {variable: (HostOutcome, unit directory)}."""
     base = tmp_path_factory.mktemp("bad-schedule")
     hosts, units = {}, {}
-    for index, (name, value, _) in enumerate(BAD_CHOICES + BAD_VALUES):
+    for index, (name, value, _expected) in enumerate(BAD_CHOICES + BAD_VALUES):
         folder = base / ("case-%d" % index)
         folder.mkdir()
         (folder / "units").mkdir()
@@ -145,7 +145,7 @@ def bad_inputs(tmp_path_factory):
     outcomes = outcomes_by_host(out)
     assert sorted(outcomes) == sorted(hosts), out[-3000:]
     return {name: (outcomes["case-%d" % index], units[name])
-            for index, (name, _, _) in enumerate(BAD_CHOICES + BAD_VALUES)}
+            for index, name in enumerate(case[0] for case in BAD_CHOICES + BAD_VALUES)}
 
 
 @pytest.mark.parametrize("name, value, accepted", BAD_CHOICES)

@@ -343,7 +343,7 @@ def bad_inputs(tmp_path_factory):
     with ReleaseServer() as srv:
         publish(srv)
         envs, hosts = {}, {}
-        for index, (overrides, _) in enumerate(BAD_INPUT):
+        for index, (overrides, _expected) in enumerate(BAD_INPUT):
             folder = base / ("case-%d" % index)
             folder.mkdir()
             envs[index] = Env(folder, srv)

@@ -169,7 +169,7 @@ BAD_INPUT = [
 @pytest.fixture(scope="module")
 def bad_inputs(playbook_cases, bookinfo):
     """Every bad input, each one host of a single run."""
-    return playbook_cases(PLAYBOOK, {case: extra for case, extra, _ in BAD_INPUT},
+    return playbook_cases(PLAYBOOK, {case[0]: case[1] for case in BAD_INPUT},
                           common_vars=variables_for(mesh_security_peer_authentications=STRICT_PA))
 
 

@@ -99,7 +99,7 @@ BAD_MODELS = [
 @pytest.fixture(scope="module")
 def bad_inputs(istio, playbook_cases):
     """Every bad model and bad role input of this file, each one host of a single run."""
-    cases = {name: {"traffic_model": _bad(mutate)} for name, mutate, _ in BAD_MODELS}
+    cases = {name: {"traffic_model": _bad(mutate)} for name, mutate, _message in BAD_MODELS}
     cases["traffic_state gone"] = {"traffic_model_file": SHOP_FILE, "traffic_state": "gone"}
     cases["model and model file"] = {"traffic_model_file": SHOP_FILE, "traffic_model": shop_model()}
     return playbook_cases(TRAFFIC, cases)
