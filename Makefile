@@ -24,14 +24,24 @@ demo: system-deps venv
 	ansible-playbook site.yml -i inventories/lab
 	$(LAB) status
 
-## test: the lab build, then the pytest suite (test-suite) and the molecule scenario, beside lint,
-## sanity and the collection build, three jobs at a time: the suite's lab runs leave about a quarter
-## of 2 CPUs idle (they wait on the API server), which the single-threaded Python checks fill. Each of
-## the $(TEST_WORKERS) pytest-xdist workers has its own lab, and molecule's lab is another (3 workers
-## were not faster than 2 on 2 CPUs: docs/benchmarks.md, the test loop).
+## test: after the lab build, the unit and lab integration tests (test-suite) run in the foreground
+## with their output as it comes, while molecule, lint, sanity and the collection build run beside
+## them, two at a time and each to its end, into build/checks.log (printed when the suite is done;
+## the exit status is that of both). The suite's lab runs leave about a quarter of 2 CPUs idle
+## (they wait on the API server), which the single-threaded checks fill. Each of the $(TEST_WORKERS)
+## pytest-xdist workers has its own lab, and molecule's lab is another (3 workers were not faster
+## than 2 on 2 CPUs: docs/benchmarks.md, the test loop).
 TEST_WORKERS ?= 2
-test: system-deps venv
-	$(MAKE) --no-print-directory -j3 --output-sync=line test-suite molecule lint sanity collection
+test: system-deps venv lab-build
+	@mkdir -p build
+	@echo "[test] molecule, lint, sanity and the collection build run beside the tests: build/checks.log"
+	@$(MAKE) --no-print-directory -j2 --keep-going --output-sync=line molecule lint sanity collection > build/checks.log 2>&1 & \
+	checks=$$!; \
+	$(MAKE) --no-print-directory test-suite && suite=0 || suite=$$?; \
+	wait $$checks && status=0 || status=$$?; \
+	cat build/checks.log; \
+	echo "[test] tests: exit $$suite; molecule, lint, sanity, collection: exit $$status (build/checks.log)"; \
+	[ $$suite -eq 0 ] && [ $$status -eq 0 ]
 
 ## test-suite: the unit tests and the lab integration tests (part of test).
 test-suite: venv lab-build
