@@ -30,14 +30,16 @@ demo: system-deps venv
 ## the exit status is that of both). The suite's lab runs leave about a quarter of 2 CPUs idle
 ## (they wait on the API server), which the single-threaded checks fill. Each of the $(TEST_WORKERS)
 ## pytest-xdist workers has its own lab, and molecule's lab is another (3 workers were not faster
-## than 2 on 2 CPUs: docs/benchmarks.md, the test loop).
+## than 2 on 2 CPUs: docs/benchmarks.md, the test loop). The venv and the lab build are made once,
+## before both (-o: the two makes take them as done).
 TEST_WORKERS ?= 2
 test: system-deps venv lab-build
 	@mkdir -p build
 	@echo "[test] molecule, lint, sanity and the collection build run beside the tests: build/checks.log"
-	@$(MAKE) --no-print-directory -j2 --keep-going --output-sync=line molecule lint sanity collection > build/checks.log 2>&1 & \
+	@$(MAKE) --no-print-directory -o venv -o lab-build -j2 --keep-going --output-sync=line molecule lint sanity collection \
+		> build/checks.log 2>&1 & \
 	checks=$$!; \
-	$(MAKE) --no-print-directory test-suite && suite=0 || suite=$$?; \
+	$(MAKE) --no-print-directory -o venv -o lab-build test-suite && suite=0 || suite=$$?; \
 	wait $$checks && status=0 || status=$$?; \
 	cat build/checks.log; \
 	echo "[test] tests: exit $$suite; molecule, lint, sanity, collection: exit $$status (build/checks.log)"; \
