@@ -412,31 +412,51 @@ def test_destination_rule_tls_from_the_inventory_default_services_and_subsets(is
     assert rules["ratings"]["trafficPolicy"]["tls"]["mode"] == "SIMPLE"
 
 
-@pytest.mark.parametrize("traffic_tls,model_tls,message", [
-    ({"mode": "STRICT"}, None,
+BAD_TLS = [
+    ("traffic_tls mode", {"mode": "STRICT"}, None,
      "traffic_tls is invalid: traffic_tls.mode: 'STRICT' is not accepted (accepted: ISTIO_MUTUAL, DISABLE, SIMPLE, MUTUAL)"),
-    ({"mode": "SIMPLE"}, None,
+    ("traffic_tls without credential", {"mode": "SIMPLE"}, None,
      "traffic_tls is invalid: traffic_tls.credential_name: mode SIMPLE needs credential_name"),
-    ({}, {"mode": "ISTIO_MUTUAL", "credential_name": "ratings-ca"},
+    ("service tls with a credential", {}, {"mode": "ISTIO_MUTUAL", "credential_name": "ratings-ca"},
      "service 'ratings'.tls.credential_name: mode ISTIO_MUTUAL takes no credential_name (only SIMPLE and MUTUAL do)"),
-], ids=["traffic_tls mode", "traffic_tls without credential", "service tls with a credential"])
-def test_a_bad_destination_tls_is_named_and_changes_nothing(istio, playbook, kube, lab, tmp_path,
-                                                            traffic_tls, model_tls, message):
-    before = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "mtls", TLS_NS).items())
-    assert len(before) == 6
+]
+
+
+def _tls_candidates(model_tls):
+    """The applied model (mtls) and a fresh one (mtls-bad in its own namespace), both made bad."""
     model = copy.deepcopy(TLS_MODEL)
     model["services"][0]["port"] = 9080
     if model_tls is not None:
         model["services"][2]["tls"] = model_tls
-    fresh = dict(copy.deepcopy(model), name="mtls-bad", namespace="traffic-tls-bad")
-    for candidate in (model, fresh):
-        result = playbook(TRAFFIC, extra_vars={"traffic_model": candidate, "traffic_check_hosts": False},
-                          inventory=_tls_inventory(lab, tmp_path / candidate["name"], traffic_tls))
-        assert result.rc != 0, result.tail()
-        assert message in flat(result.output), result.tail()
-        if model_tls is not None:
-            assert "traffic model '%s' is invalid" % candidate["name"] in flat(result.output), result.tail()
+    return model, dict(copy.deepcopy(model), name="mtls-bad", namespace="traffic-tls-bad")
+
+
+@pytest.fixture(scope="module")
+def bad_tls(istio, playbook_cases, kube):
+    """Every bad tls case against the applied model and a fresh one, each one host of a single run
+    (traffic_tls as a host var, over the lab's group_vars as the inventory default it stands for).
+    (the applied model's objects before, {(case, model name): HostOutcome}, after)."""
+    before = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "mtls", TLS_NS).items())
+    cases = {}
+    for case, traffic_tls, model_tls, _message in BAD_TLS:
+        for candidate in _tls_candidates(model_tls):
+            cases[(case, candidate["name"])] = {"traffic_model": candidate, "traffic_check_hosts": False,
+                                                "traffic_tls": traffic_tls}
+    outcomes = playbook_cases(TRAFFIC, cases)
     after = dict((k, o["metadata"]["resourceVersion"]) for k, o in managed(kube, "mtls", TLS_NS).items())
+    return before, outcomes, after
+
+
+@pytest.mark.parametrize("case,model_tls,message", [(c[0], c[2], c[3]) for c in BAD_TLS], ids=[c[0] for c in BAD_TLS])
+def test_a_bad_destination_tls_is_named_and_changes_nothing(bad_tls, kube, case, model_tls, message):
+    before, outcomes, after = bad_tls
+    assert len(before) == 6
+    for name in ("mtls", "mtls-bad"):
+        result = outcomes[(case, name)]
+        assert result.failed, result
+        assert message in flat(result.text), result.text
+        if model_tls is not None:
+            assert "traffic model '%s' is invalid" % name in flat(result.text), result.text
     assert after == before
     assert kube.get("v1", "Namespace", "traffic-tls-bad") is None
     assert managed(kube, "mtls-bad") == {}
