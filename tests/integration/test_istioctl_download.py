@@ -50,6 +50,16 @@ FACTS_TASK = "Hand the release on to later roles"
 LINK_TASK = "Point the istioctl link at Istio"
 
 
+def ansible_env(**more):
+    """The environment of this file's ansible-playbook runs: the checkout's ansible.cfg, the
+    ansible.posix.json callback (results read back per task), no colour, no localhost warnings."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+    env.update(more)
+    return env
+
+
 class Run(object):
     """One ansible-playbook run: rc, the json callback's document, and helpers over it."""
 
@@ -138,10 +148,7 @@ class Env(object):
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                   PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=600, check=False)
         return Run(proc)
 
@@ -350,15 +357,13 @@ def bad_inputs(tmp_path_factory):
             hosts["case-%d" % index] = dict(envs[index].vars(**overrides), ansible_connection="local")
         (base / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
         (base / "play.yml").write_text(PLAY.replace("hosts: localhost", "hosts: all"))
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-                   ANSIBLE_FORKS="1", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
         proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(base / "hosts.yml"), str(base / "play.yml")],
-                              cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              cwd=ROOT, env=ansible_env(ANSIBLE_FORKS="1"), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=600, check=False)
         requests = list(srv.requests)
     outcomes = outcomes_by_host(proc.stdout)
     assert sorted(outcomes) == sorted(hosts), proc.stdout[-3000:] + proc.stderr[-3000:]
-    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
+    doc = Run(proc).doc
     ran = {host: [task["task"]["name"].split(" : ", 1)[-1] for play in doc["plays"] for task in play["tasks"]
                   if host in task["hosts"]] for host in hosts}
     return {index: (outcomes["case-%d" % index], envs[index], ran["case-%d" % index]) for index in envs}, requests
