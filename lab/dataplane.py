@@ -511,15 +511,22 @@ def istiod_services(api, info):
     return found
 
 
-def supervise(lab, interval):
+def supervise(lab, interval, idle=10.0):
     info = lab.load_info()
     # two descriptors per relayed connection (and the pods' long-lived xDS streams): not the default 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard))
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_args: stopping.append(True))
+    watching = []
+
+    def on_stop(*_args):
+        stopping.append(True)
+        if watching:
+            raise labmod.Stopped()  # out of the watch now, not when it times out
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
     ensure_lab_network(lab)
     relays = {}
     pods = load_pods(lab)
@@ -533,6 +540,8 @@ def supervise(lab, interval):
         if api is None and os.path.exists(lab.kubeconfig):
             api = labmod.Api(lab)
         listed = api.get("/api/v1/pods") if api else None
+        listed_at = time.monotonic()
+        busy = True  # a pod that is starting or waits for istiod is looked at again after interval
         if listed is not None:
             fresh = lab.load_info()  # an istiod revision started since (a canary) adds its ports
             if fresh.get("ports"):
@@ -565,7 +574,22 @@ def supervise(lab, interval):
                     pods[key] = start_pod(lab, api, plan, hosts)
                 advance_pod(lab, pods[key])
             save_pods(lab, pods)
-        time.sleep(interval)
+            busy = len(pods) < len(wanted) or any(r["state"] in ("starting", "waiting") for r in pods.values())
+        if busy or stopping:
+            time.sleep(interval)
+        else:
+            # Settled: sleep until a pod changes (a watch from the list's resourceVersion), at most
+            # idle seconds, so that a running pod's processes are still checked and a new istiod
+            # Service is still seen. Listing every second cost the API server more than the rest of
+            # an idle lab did.
+            try:
+                watching.append(True)
+                api.wait_for_change("/api/v1/pods", listed.get("metadata", {}).get("resourceVersion"), idle)
+                watching.clear()
+            except labmod.Stopped:
+                watching.clear()
+                break
+            time.sleep(max(0.0, 0.2 - (time.monotonic() - listed_at)))
     for relay in relays.values():
         relay.stop()
     for record in pods.values():
@@ -707,10 +731,11 @@ def main():
     parser = argparse.ArgumentParser(prog="python -m lab.dataplane")
     parser.add_argument("--lab", required=True)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args()
     if not shutil.which("ip") or not shutil.which("unshare"):
         raise SystemExit("the lab's data plane needs `ip` (iproute2) and `unshare` (util-linux)")
-    return supervise(labmod.Lab(args.lab), args.interval)
+    return supervise(labmod.Lab(args.lab), args.interval, args.idle)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,17 @@ def log(msg):
     print("%s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def installed_revisions(api):
-    """{revision: installed istiod image tag} for every revision whose injector ConfigMap exists."""
-    configmaps = api.get("/api/v1/namespaces/%s/configmaps" % NAMESPACE)
+CONFIGMAPS = "/api/v1/namespaces/%s/configmaps" % NAMESPACE
+
+
+def installed_revisions(api, seen=None):
+    """{revision: installed istiod image tag} for every revision whose injector ConfigMap exists;
+    seen (a dict) gets the resourceVersion of the ConfigMap list."""
+    configmaps = api.get(CONFIGMAPS)
     if configmaps is None:
         return None  # API server not answering: change nothing
+    if seen is not None:
+        seen["resourceVersion"] = configmaps.get("metadata", {}).get("resourceVersion")
     names = "\n".join(item["metadata"]["name"] for item in configmaps.get("items", []))
     revisions = dict.fromkeys(labmod.injector_revisions(names), "")
     if revisions:
@@ -107,6 +113,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lab", required=True)
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args()
     lab = labmod.Lab(args.lab)
     info = lab.load_info()
@@ -114,9 +121,12 @@ def main():
     running = {}  # revision -> (process, tag)
     unsupported = set()
     stopping = []
+    watching = []
 
     def on_term(_signum, _frame):
         stopping.append(True)
+        if watching:
+            raise labmod.Stopped()  # out of the watch now, not when it times out
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -133,7 +143,8 @@ def main():
                 return 1
         if api is None and os.path.exists(lab.kubeconfig):
             api = labmod.Api(lab)
-        installed = installed_revisions(api) if api else None
+        seen = {}
+        installed = installed_revisions(api, seen) if api else None
         if installed is not None:
             for revision in sorted(set(running) - set(installed)):
                 log("ConfigMap %s/%s is gone (revision %s uninstalled): stopping its istiod"
@@ -155,7 +166,19 @@ def main():
                         % (revision_label(revision), running[revision][1], tag))
                     stop_istiod(lab, revision, running.pop(revision)[0])
                     running[revision] = (start_istiod(lab, revision, ports, tag), tag)
-        time.sleep(args.interval)
+        if installed is None or stopping:
+            time.sleep(args.interval)
+            continue
+        # Sleep until a ConfigMap of an Istio revision changes (installed, upgraded, removed), at
+        # most --idle seconds (an istiod that exits and an image tag are still looked at):
+        # listing every 2 s kept the API server busier than the rest of an idle lab.
+        try:
+            watching.append(True)
+            api.wait_for_change(CONFIGMAPS + "?labelSelector=istio.io%2Frev", seen.get("resourceVersion"), args.idle)
+            watching.clear()
+        except labmod.Stopped:
+            watching.clear()
+            break
     for revision, (proc, _tag) in running.items():
         stop_istiod(lab, revision, proc)
     log("supervisor stopped")

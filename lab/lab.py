@@ -116,6 +116,10 @@ class Lab:
                               stderr=subprocess.PIPE if capture else None)
 
 
+class Stopped(Exception):
+    """Raised by a supervisor's stop signal handler while it waits in Api.wait_for_change."""
+
+
 class Api:
     """GETs on the lab's API server from this process, over one kept-alive connection. The data plane
     and istiod supervisors poll every second or two: a kubectl process per poll cost a tenth of a core
@@ -160,6 +164,34 @@ class Api:
             except ValueError:
                 return None
         return None
+
+    def wait_for_change(self, path, resource_version, timeout):
+        """Block until the collection at path changes after resource_version (the first event of a
+        watch), at most timeout seconds. True when something changed or the watch could not be
+        held (the caller lists again), False when timeout passed without a change. This is what
+        lets the supervisors list once per change instead of once a second."""
+        if not resource_version:
+            time.sleep(min(timeout, 1.0))
+            return True
+        query = urllib.parse.urlencode({"watch": "1", "resourceVersion": resource_version,
+                                        "timeoutSeconds": str(max(1, int(timeout))),
+                                        "allowWatchBookmarks": "false"})
+        sep = "&" if "?" in path else "?"
+        conn = http.client.HTTPSConnection(self.server.hostname, self.server.port, context=self.context,
+                                           timeout=timeout + 10)
+        try:
+            conn.request("GET", self.server.path.rstrip("/") + path + sep + query,
+                         headers={"Accept": "application/json"})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                time.sleep(min(timeout, 1.0))
+                return True
+            return bool(resp.readline().strip())  # the stream ends empty when timeoutSeconds passed
+        except (OSError, http.client.HTTPException):
+            time.sleep(min(timeout, 1.0))
+            return True
+        finally:
+            conn.close()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -281,6 +313,23 @@ componentsPatches:
         value: 127.0.0.1
       - key: service-cluster-ip-range
         value: {service_cidr}
+      # The "kubernetes" Service's endpoint reconciler refuses 127.0.0.1 (loopback) and retried
+      # it every 10 s: nothing in the lab reads that Service's endpoints.
+      - key: endpoint-reconciler-type
+        value: none
+  # One controller manager and one scheduler per lab: no leader election (it renewed a Lease every
+  # 2 s each). No HorizontalPodAutoscaler controller: the lab has no metrics API, so it could only
+  # fail every 15 s and write a warning Event; the HPAs the control plane installs stay as written.
+  - name: kube-controller-manager
+    extraArgs:
+      - key: leader-elect
+        value: "false"
+      - key: controllers
+        value: "*,-horizontal-pod-autoscaler-controller"
+  - name: kube-scheduler
+    extraArgs:
+      - key: leader-elect
+        value: "false"
   - name: kwok-controller
     extraArgs:
       # kwokctl passes an empty --node-ip that hides the KwokConfiguration value below.
