@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from ansible_collections.meshops.istio.plugins.module_utils.kube import waiter
+from ansible_collections.meshops.istio.plugins.module_utils.kube.client import Kube, KubeError
 from ansible_collections.meshops.istio.plugins.module_utils.runners import control_plane as run
 from ansible_collections.meshops.istio.plugins.module_utils.runners.errors import RunnerError
 
@@ -11,12 +12,16 @@ from ansible_collections.meshops.istio.plugins.module_utils.runners.errors impor
 class FakeKube:
     """Objects by (kind, namespace, name); dry-run apply returns the object merged over the live one."""
 
+    workers = 4
+    each = Kube.each  # the client's own thread pool: plan() calls get and dry_run_apply from it
+
     def __init__(self, objects, cluster_scoped=(
             "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
             "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")):
         self.objects = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in objects}
         self.cluster_scoped = cluster_scoped
         self.deleted = []
+        self.refuse = set()  # names whose dry run the API server refuses
 
     def namespaced(self, api_version, kind):
         return kind not in self.cluster_scoped
@@ -35,6 +40,8 @@ class FakeKube:
         return found
 
     def dry_run_apply(self, obj, field_manager):
+        if obj["metadata"]["name"] in self.refuse:
+            raise KubeError(422, "Unprocessable Entity", "%s is invalid" % obj["metadata"]["name"])
         live = self.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
         merged = dict(live)
         merged.update({k: v for k, v in obj.items() if k != "metadata"})
@@ -99,6 +106,19 @@ def test_plan_finds_create_update_and_prune():
     assert by_object["Service istio-system/istio-ingressgateway"]["changes"] == [("spec.type", "LoadBalancer", "NodePort")]
     assert by_object["ConfigMap istio-system/istio"]["action"] == "create"
     assert by_object["Deployment istio-system/istio-egressgateway"]["action"] == "prune"
+
+
+def test_plan_keeps_the_manifest_order_and_raises_what_the_api_server_refuses():
+    names = ["cm-%02d" % i for i in range(20)]
+    live = [_obj("ConfigMap", name, spec={"v": 1}) for name in names[::2]] + [TAG]
+    manifest = [_obj("ConfigMap", name, spec={"v": 2}) for name in names]
+    differences = run.plan(FakeKube(live), manifest, "istio-system", "", "istio-operator")
+    assert [d["object"] for d in differences] == ["ConfigMap istio-system/%s" % name for name in names]
+    assert [d["action"] for d in differences] == ["update", "create"] * 10
+    kube = FakeKube(live)
+    kube.refuse = {"cm-04"}
+    with pytest.raises(KubeError, match="cm-04 is invalid"):
+        run.plan(kube, manifest, "istio-system", "", "istio-operator")
 
 
 def test_plan_of_the_default_revision_wants_the_default_tag_webhook():
