@@ -121,10 +121,11 @@ class Stopped(Exception):
 
 
 class Api:
-    """GETs on the lab's API server from this process, over one kept-alive connection. The data plane
-    and istiod supervisors poll every second or two: a kubectl process per poll cost a tenth of a core
-    per lab, and a new TLS connection per poll kept the API server busy with RSA handshakes. Writes go
-    through kubectl."""
+    """GETs on the lab's API server from this process, over one kept-alive connection, and a watch
+    to wait on. The data plane and istiod supervisors list, then wait for the next change: a kubectl
+    process per poll cost a tenth of a core per lab, a new TLS connection per poll kept the API
+    server busy with RSA handshakes, and a list every second or two was half of an idle lab's API
+    server. Writes go through kubectl."""
 
     def __init__(self, lab):
         import ssl  # pylint: disable=import-outside-toplevel

@@ -9,7 +9,9 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import types
+import urllib.parse
 
 import pytest
 import yaml
@@ -26,6 +28,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
         self.server.seen.append((self.path, self.client_address[1]))
+        if "watch=1" in self.path:
+            self.watch()
+            return
         status, body = {"/missing": (404, b'{"kind": "Status"}'), "/text": (200, b"not json")}.get(
             self.path.split("?")[0], (200, json.dumps({"path": self.path}).encode()))
         self.send_response(status)
@@ -36,6 +41,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/drop":
             # close without saying so (no Connection: close), as a server whose idle timeout ran out
             self.close_connection = True
+
+    def watch(self):
+        """A watch, as the API server streams it: resourceVersion=changed sends one event at once,
+        any other waits out timeoutSeconds and ends the stream with no event."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.path.startswith("/refused"):
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if query["resourceVersion"] == ["changed"]:
+            event = b'{"type": "MODIFIED", "object": {}}\n'
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        else:
+            time.sleep(float(query["timeoutSeconds"][0]))
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
 
     def log_message(self, *_args):
         pass
@@ -109,3 +136,33 @@ def test_no_server_is_none(tmp_path, pems):
     with http.server.HTTPServer(("127.0.0.1", 0), Handler) as closed:
         port = closed.server_address[1]  # a port nothing listens on once this server is closed
     assert api_for(tmp_path, pems, port).get("/api/v1/pods") is None
+
+
+def test_wait_for_change_returns_at_the_first_event_of_a_watch_from_the_resource_version(tmp_path, pems, server):
+    api = api_for(tmp_path, pems, server.server_address[1])
+    started = time.monotonic()
+    assert api.wait_for_change("/api/v1/pods", "changed", 30) is True
+    assert time.monotonic() - started < 10  # the event, not timeoutSeconds, ended the wait
+    path = server.seen[-1][0]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    assert path.startswith("/api/v1/pods?")
+    assert query["watch"] == ["1"] and query["resourceVersion"] == ["changed"] and query["timeoutSeconds"] == ["30"]
+
+
+def test_wait_for_change_is_false_when_the_watch_ends_without_an_event(tmp_path, pems, server):
+    api = api_for(tmp_path, pems, server.server_address[1])
+    started = time.monotonic()
+    assert api.wait_for_change("/api/v1/namespaces/istio-system/configmaps?labelSelector=istio.io%2Frev", "41", 1) is False
+    assert time.monotonic() - started >= 1
+    path = server.seen[-1][0]
+    assert path.startswith("/api/v1/namespaces/istio-system/configmaps?labelSelector=istio.io%2Frev&watch=1&")
+
+
+def test_wait_for_change_lists_again_when_it_cannot_watch(tmp_path, pems, server):
+    api = api_for(tmp_path, pems, server.server_address[1])
+    assert api.wait_for_change("/refused", "41", 0.1) is True  # a refused watch: list again
+    assert api.wait_for_change("/api/v1/pods", None, 0.1) is True  # no resourceVersion to watch from
+    assert [path for path, _port in server.seen] == ["/refused?watch=1&resourceVersion=41&timeoutSeconds=1&allowWatchBookmarks=false"]
+    with http.server.HTTPServer(("127.0.0.1", 0), Handler) as closed:
+        port = closed.server_address[1]
+    assert api_for(tmp_path, pems, port).wait_for_change("/api/v1/pods", "41", 0.1) is True
