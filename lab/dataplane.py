@@ -42,7 +42,6 @@ import os
 import resource
 import selectors
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -517,16 +516,7 @@ def supervise(lab, interval, idle=10.0):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard))
-    stopping = []
-    watching = []
-
-    def on_stop(*_args):
-        stopping.append(True)
-        if watching:
-            raise labmod.Stopped()  # out of the watch now, not when it times out
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
+    stop = labmod.StopSignals()
     ensure_lab_network(lab)
     relays = {}
     pods = load_pods(lab)
@@ -536,7 +526,7 @@ def supervise(lab, interval, idle=10.0):
     save_pods(lab, pods)
     log("data plane supervisor for lab %s (network namespace %s)" % (lab.name, lab_netns(lab)))
     api = None
-    while not stopping:
+    while not stop.requested:
         if api is None and os.path.exists(lab.kubeconfig):
             api = labmod.Api(lab)
         listed = api.get("/api/v1/pods") if api else None
@@ -575,21 +565,16 @@ def supervise(lab, interval, idle=10.0):
                 advance_pod(lab, pods[key])
             save_pods(lab, pods)
             busy = len(pods) < len(wanted) or any(r["state"] in ("starting", "waiting") for r in pods.values())
-        if busy or stopping:
+        if busy or stop.requested:
             time.sleep(interval)
         else:
             # Settled: sleep until a pod changes (a watch from the list's resourceVersion), at most
             # idle seconds, so that a running pod's processes are still checked and a new istiod
             # Service is still seen. Listing every second cost the API server more than the rest of
             # an idle lab did.
-            try:
-                watching.append(True)
-                api.wait_for_change("/api/v1/pods", listed.get("metadata", {}).get("resourceVersion"), idle)
-                watching.clear()
-            except labmod.Stopped:
-                watching.clear()
-                break
-            time.sleep(max(0.0, 0.2 - (time.monotonic() - listed_at)))
+            stop.wait_for_change(api, "/api/v1/pods", listed.get("metadata", {}).get("resourceVersion"), idle)
+            if not stop.requested:
+                time.sleep(max(0.0, 0.2 - (time.monotonic() - listed_at)))
     for relay in relays.values():
         relay.stop()
     for record in pods.values():

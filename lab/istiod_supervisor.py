@@ -16,7 +16,6 @@ Started by `python -m lab up` as ``python -m lab.istiod_supervisor --lab NAME``.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -120,19 +119,10 @@ def main():
     api = None  # in-process GETs (lab.Api): a kubectl process per poll cost a tenth of a core
     running = {}  # revision -> (process, tag)
     unsupported = set()
-    stopping = []
-    watching = []
-
-    def on_term(_signum, _frame):
-        stopping.append(True)
-        if watching:
-            raise labmod.Stopped()  # out of the watch now, not when it times out
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    stop = labmod.StopSignals()
     log("supervising istiod for lab %s (revisions with ports: %s)"
         % (lab.name, ", ".join(revision_label(r) for r in labmod.istiod_revisions(info))))
-    while not stopping:
+    while not stop.requested:
         for revision, (proc, _tag) in running.items():
             if proc.poll() is not None:
                 log("istiod of revision %s exited on its own (code %s); supervisor exits so that `lab status` "
@@ -166,19 +156,13 @@ def main():
                         % (revision_label(revision), running[revision][1], tag))
                     stop_istiod(lab, revision, running.pop(revision)[0])
                     running[revision] = (start_istiod(lab, revision, ports, tag), tag)
-        if installed is None or stopping:
+        if installed is None or stop.requested:
             time.sleep(args.interval)
             continue
         # Sleep until a ConfigMap of an Istio revision changes (installed, upgraded, removed), at
         # most --idle seconds (an istiod that exits and an image tag are still looked at):
         # listing every 2 s kept the API server busier than the rest of an idle lab.
-        try:
-            watching.append(True)
-            api.wait_for_change(CONFIGMAPS + "?labelSelector=istio.io%2Frev", seen.get("resourceVersion"), args.idle)
-            watching.clear()
-        except labmod.Stopped:
-            watching.clear()
-            break
+        stop.wait_for_change(api, CONFIGMAPS + "?labelSelector=istio.io%2Frev", seen.get("resourceVersion"), args.idle)
     for revision, (proc, _tag) in running.items():
         stop_istiod(lab, revision, proc)
     log("supervisor stopped")

@@ -117,7 +117,34 @@ class Lab:
 
 
 class Stopped(Exception):
-    """Raised by a supervisor's stop signal handler while it waits in Api.wait_for_change."""
+    """Raised by StopSignals' handler while a supervisor waits in Api.wait_for_change."""
+
+
+class StopSignals:
+    """SIGTERM and SIGINT for a supervisor's loop: `requested` turns true, and a wait in
+    wait_for_change ends at once instead of when its watch times out (the loop then ends)."""
+
+    def __init__(self):
+        self.requested = False
+        self._waiting = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, _signum, _frame):
+        self.requested = True
+        if self._waiting:
+            raise Stopped()
+
+    def wait_for_change(self, api, path, resource_version, timeout):
+        """api.wait_for_change(path, resource_version, timeout) unless a stop is requested first or
+        meanwhile."""
+        try:
+            self._waiting = True
+            if not self.requested:
+                api.wait_for_change(path, resource_version, timeout)
+            self._waiting = False
+        except Stopped:
+            self._waiting = False
 
 
 class Api:

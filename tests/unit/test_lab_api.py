@@ -5,6 +5,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -166,3 +167,23 @@ def test_wait_for_change_lists_again_when_it_cannot_watch(tmp_path, pems, server
     with http.server.HTTPServer(("127.0.0.1", 0), Handler) as closed:
         port = closed.server_address[1]
     assert api_for(tmp_path, pems, port).wait_for_change("/api/v1/pods", "41", 0.1) is True
+
+
+def test_a_stop_signal_ends_a_supervisor_wait_at_once(tmp_path, pems, server):
+    api = api_for(tmp_path, pems, server.server_address[1])
+    saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        stop = labmod.StopSignals()
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.start()
+        started = time.monotonic()
+        stop.wait_for_change(api, "/api/v1/pods", "41", 30)  # a quiet watch of 30 s
+        assert time.monotonic() - started < 10
+        assert stop.requested
+        # once a stop is requested, no other wait starts
+        seen = len(server.seen)
+        stop.wait_for_change(api, "/api/v1/pods", "changed", 30)
+        assert len(server.seen) == seen
+    finally:
+        signal.signal(signal.SIGTERM, saved[0])
+        signal.signal(signal.SIGINT, saved[1])
